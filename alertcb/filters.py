@@ -1,0 +1,179 @@
+"""Jinja filters and text helpers for the channels' limits and escaping rules."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+ELLIPSIS = "…"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def strip_control(text: Any) -> str:
+    """Remove control characters (keeps tab and newlines) and lone surrogates."""
+    text = _CONTROL.sub("", str(text))
+    return text.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(text) else text
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def truncate_chars(text: Any, limit: int, marker: str = ELLIPSIS) -> str:
+    """Cut ``text`` to at most ``limit`` characters, ending with ``marker`` when cut."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - len(marker))] + marker
+
+
+def truncate_bytes(text: Any, limit: int, marker: str = ELLIPSIS) -> str:
+    """Cut ``text`` to at most ``limit`` UTF-8 bytes on a code-point boundary.
+
+    Example:
+        >>> truncate_bytes("训练失败", 7)
+        '训练…'
+    """
+    text = strip_control(text)
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    budget = max(0, limit - len(marker.encode("utf-8")))
+    return raw[:budget].decode("utf-8", "ignore") + marker
+
+
+def utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def slack_escape(text: Any) -> str:
+    """Escape exactly ``&``, ``<`` and ``>`` for Slack mrkdwn."""
+    return strip_control(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def md_escape(text: Any) -> str:
+    """Neutralise markdown/HTML specials for WeCom markdown (backslash escapes, no tags)."""
+    text = strip_control(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_\[\]#|~])", r"\\\1", text)
+
+
+def fmt_number(value: Any, digits: int = 4) -> str:
+    """Format a metric: ``1,234``, ``0.0931``, ``3.4e-07``, ``NaN``, ``inf``."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
+    if number == 0:
+        return "0"
+    magnitude = abs(number)
+    if magnitude >= 1e6 or magnitude < 1e-3:
+        return f"{number:.{max(1, digits - 1)}e}"
+    if magnitude >= 1000:
+        return f"{number:,.0f}"
+    return f"{number:.{digits}g}"
+
+
+def fmt_int(value: Any) -> str:
+    """``1234`` → ``1,234``."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def fmt_duration(seconds: Any) -> str:
+    """``3725`` → ``1h 2m 5s``; ``0.25`` → ``250 ms``."""
+    try:
+        s = float(seconds)
+    except (TypeError, ValueError):
+        return str(seconds)
+    if not math.isfinite(s):
+        return "—"
+    if s < 1:
+        return f"{s * 1000:.0f} ms"
+    if s < 60:
+        return f"{s:.1f} s"
+    whole = int(round(s))
+    days, whole = divmod(whole, 86400)
+    hours, whole = divmod(whole, 3600)
+    minutes, secs = divmod(whole, 60)
+    parts = [f"{days}d"] if days else []
+    if hours or days:
+        parts.append(f"{hours}h")
+    parts.append(f"{minutes}m")
+    if not days:
+        parts.append(f"{secs}s")
+    return " ".join(parts)
+
+
+def fmt_relative(timestamp: Any, now: float | None = None) -> str:
+    """``time.time() - 90`` → ``1m 30s ago``."""
+    try:
+        delta = (time.time() if now is None else now) - float(timestamp)
+    except (TypeError, ValueError):
+        return str(timestamp)
+    if delta < 0:
+        return "in " + fmt_duration(-delta)
+    return fmt_duration(delta) + " ago"
+
+
+def fmt_time(timestamp: Any) -> str:
+    """Unix time → ``2026-11-26 20:31:05 UTC``."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(timestamp)))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return str(timestamp)
+
+
+def tail_lines(text: Any, lines: int = 20) -> str:
+    """The last ``lines`` lines of ``text`` (tracebacks: the end matters most)."""
+    parts = str(text).splitlines()
+    if len(parts) <= lines:
+        return "\n".join(parts)
+    return f"… ({len(parts) - lines} lines omitted)\n" + "\n".join(parts[-lines:])
+
+
+def fmt_metrics(metrics: Any, limit: int = 12) -> str:
+    """``{"loss": 0.5, "acc": 0.9}`` → ``loss=0.5, acc=0.9`` (at most ``limit`` entries)."""
+    items = list(dict(metrics or {}).items())
+    text = ", ".join(f"{strip_control(k)}={fmt_number(v)}" for k, v in items[:limit])
+    if len(items) > limit:
+        text += f", … (+{len(items) - limit})"
+    return text
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "clean": strip_control,
+    "truncate_chars": truncate_chars,
+    "truncate_bytes": truncate_bytes,
+    "slack_escape": slack_escape,
+    "md_escape": md_escape,
+    "num": fmt_number,
+    "thousands": fmt_int,
+    "duration": fmt_duration,
+    "relative": fmt_relative,
+    "time": fmt_time,
+    "tail_lines": tail_lines,
+    "metrics": fmt_metrics,
+}
