@@ -22,8 +22,8 @@ from typing import Any
 import jinja2
 
 from alertcb import filters
-from alertcb.notification import Notification
 from alertcb.errors import ConfigError
+from alertcb.notification import Notification
 
 SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 RESOLVED_ICON = "✅"

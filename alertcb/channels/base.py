@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 
 from alertcb.errors import ConfigError
 from alertcb.events import KINDS, Event, Severity
-from alertcb.notification import Attachment, Notification
+from alertcb.notification import Notification
 from alertcb.redact import Secret, redact_url, scrub
 
 Verdict = Literal["delivered", "retry", "permanent"]

@@ -1,0 +1,580 @@
+"""The dispatcher: one background thread that owns all delivery.
+
+The training thread only calls `Dispatcher.emit`, which appends to a bounded
+in-memory queue under a short lock (no I/O, never blocks, never raises). The
+``alertcb-dispatcher`` daemon thread then, for each event: writes the run
+directory, groups it into incidents (`Grouper`), records each resulting
+notification in the outbox, and delivers it through one *lane* per destination.
+
+A lane applies the delivery policy once for every channel: a timeout on every
+attempt, capped exponential backoff with jitter, ``Retry-After`` (which blocks the
+whole destination), a deadline per notification, and a token-bucket rate limit.
+When a destination is over budget, its queued notifications are coalesced into
+one digest ("+N more") instead of being dropped or earning 429s.
+
+Accounting, exact at any moment: ``emitted == processed + sum(dropped) + pending``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from alertcb._guard import capture_internal_error, guarded
+from alertcb.channels.base import Channel, Outcome, SendContext, TransportError
+from alertcb.events import Event, RunInfo
+from alertcb.grouping import Grouper
+from alertcb.notification import Attachment, Notification
+from alertcb.outbox import Outbox
+from alertcb.redact import scrub
+from alertcb.render import Renderer
+from alertcb.rundir import RunDir
+
+logger = logging.getLogger("alertcb")
+
+#: Most events kept in one digest; the rest are counted in ``suppressed``.
+DIGEST_MAX_EVENTS = 20
+#: Events of one incident written to events.jsonl before repeats are only counted.
+MAX_LOGGED_REPEATS = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class DeliveryPolicy:
+    """How hard the dispatcher tries.
+
+    Args:
+        attempt_timeout_s: read/write timeout of one attempt (HTTP and SMTP).
+        connect_timeout_s: connect timeout of one attempt.
+        deadline_s: give up on a notification this long after it was queued.
+        retry_base_s: first backoff; doubles per attempt, with full jitter in [50%, 100%].
+        retry_max_s: backoff cap.
+        rate_limits: apply each destination's client-side rate limit.
+        verify_tls: verify TLS certificates (keep it on).
+    """
+
+    attempt_timeout_s: float = 10.0
+    connect_timeout_s: float = 3.0
+    deadline_s: float = 900.0
+    retry_base_s: float = 1.0
+    retry_max_s: float = 60.0
+    rate_limits: bool = True
+    verify_tls: bool = True
+
+
+class TokenBucket:
+    """``rate_per_min`` tokens a minute, at most ``burst`` saved up."""
+
+    def __init__(self, rate_per_min: float, burst: int) -> None:
+        self.rate_per_s = rate_per_min / 60.0
+        self.capacity = float(max(1, burst))
+        self.level = self.capacity
+        self.stamp = time.monotonic()
+
+    def tokens(self, now: float) -> float:
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate_per_s)
+        self.stamp = now
+        return self.level
+
+    def take(self, now: float) -> bool:
+        if self.tokens(now) >= 1.0:
+            self.level -= 1.0
+            return True
+        return False
+
+    def wait_s(self, now: float) -> float:
+        return max(0.0, (1.0 - self.tokens(now)) / self.rate_per_s)
+
+
+@dataclasses.dataclass(slots=True)
+class Delivery:
+    notification: Notification
+    row_ids: list[int]
+    next_at: float
+    deadline: float
+    attempts: int = 0
+    merged: int = 1  # notifications this delivery stands for (digests)
+
+
+class Lane:
+    """One destination: its queue, budget and statistics."""
+
+    def __init__(self, channel: Channel, policy: DeliveryPolicy) -> None:
+        self.channel = channel
+        self.name = channel.name
+        self.queue: deque[Delivery] = deque()
+        rate = channel.rate_limit_per_min if policy.rate_limits else None
+        self.bucket = TokenBucket(rate, channel.default_burst) if rate else None
+        self.blocked_until = 0.0
+        self.digestible = bool(getattr(channel, "supports_digest", True))
+        self.resend_interval_s: float | None = getattr(channel, "resend_interval_s", None)
+        self.live: dict[str, tuple[Notification, float]] = {}  # fingerprint -> (last sent, when)
+        self.delivered = 0
+        self.retried = 0
+        self.coalesced = 0
+        self.enqueued = 0
+        self.failed: Counter[str] = Counter()
+        self.last_error = ""
+
+    def next_due(self, now: float) -> float | None:
+        if not self.queue:
+            return None
+        due = max(self.queue[0].next_at, self.blocked_until)
+        if self.bucket is not None and due <= now:
+            due = now + self.bucket.wait_s(now)
+        return due
+
+    def stats(self, wall_offset: float) -> dict[str, Any]:
+        blocked = self.blocked_until + wall_offset if self.blocked_until > time.monotonic() else None
+        return {
+            "type": self.channel.type,
+            "enqueued": self.enqueued,
+            "delivered": self.delivered,
+            "retried": self.retried,
+            "coalesced": self.coalesced,
+            "failed": dict(self.failed),
+            "pending": sum(d.merged for d in self.queue),
+            "rate_limited_until": blocked,
+            "last_error": self.last_error,
+        }
+
+
+_live: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for dispatcher in list(_live):
+        dispatcher._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class Dispatcher:
+    """Queue, thread and lanes. Use it through `alertcb.Notifier`.
+
+    Args:
+        channels: the destinations.
+        run: the run identity stamped on events that have none.
+        renderer: renders templates for channels.
+        run_dir: a `RunDir` to record events in, or None.
+        outbox: an `Outbox`, or None.
+        policy: the `DeliveryPolicy`.
+        queue_size: bound of the in-memory queue; beyond it new events are dropped.
+        group_wait_s / repeat_interval_s: grouping (see `Grouper`).
+        report_builder: called with a summary event; returns attachments (loss curve).
+    """
+
+    def __init__(
+        self,
+        channels: Sequence[Channel],
+        *,
+        run: RunInfo,
+        renderer: Renderer,
+        run_dir: RunDir | None = None,
+        outbox: Outbox | None = None,
+        policy: DeliveryPolicy | None = None,
+        queue_size: int = 10_000,
+        group_wait_s: float = 5.0,
+        repeat_interval_s: float = 3600.0,
+        report_builder: Callable[[Event], tuple[Attachment, ...]] | None = None,
+    ) -> None:
+        self.channels = list(channels)
+        self.run = run
+        self.renderer = renderer
+        self.run_dir = run_dir
+        self.outbox = outbox
+        self.policy = policy or DeliveryPolicy()
+        self.queue_size = queue_size
+        self.report_builder = report_builder
+        self.grouper = Grouper(group_wait_s=group_wait_s, repeat_interval_s=repeat_interval_s)
+        self.lanes = [Lane(c, self.policy) for c in self.channels]
+        self._init_runtime_state()
+        _live.add(self)
+
+    # ------------------------------------------------------------------ training-thread side
+    def _init_runtime_state(self) -> None:
+        self._lock = threading.Lock()
+        self._cv = threading.Condition(threading.Lock())
+        self._wake = threading.Event()
+        self._inbox: deque[Event] = deque()
+        self._emitted = 0
+        self._processed = 0
+        self._in_flight = 0
+        self._dropped: Counter[str] = Counter()
+        self._backlog = 0
+        self._sleeping = False
+        self._closed = False
+        self._stop = False
+        self._flushing = 0
+        self._thread: threading.Thread | None = None
+        self._http: Any = None
+        self._recovered = False
+
+    def emit(self, event: Event) -> bool:
+        """Queue ``event`` for delivery: O(1), never blocks, never raises.
+
+        Returns:
+            True if queued; False if dropped (queue full, closed, not an Event).
+        """
+        try:
+            with self._lock:
+                self._emitted += 1
+                if self._closed:
+                    self._dropped["closed"] += 1
+                    return False
+                if not isinstance(event, Event):
+                    self._dropped["invalid"] += 1
+                    return False
+                if len(self._inbox) >= self.queue_size:
+                    self._dropped["queue_full"] += 1
+                    return False
+                self._inbox.append(event)
+            if self._thread is None:
+                self.start()
+            elif self._sleeping:
+                self._wake.set()
+            return True
+        except Exception as exc:  # noqa: BLE001 - emit never raises into training code
+            capture_internal_error("emit", exc)
+            return False
+
+    def start(self) -> None:
+        """Start the dispatcher thread if it is not running (idempotent, fork-aware)."""
+        with self._lock:
+            if self._thread is not None or self._closed:
+                return
+            thread = threading.Thread(target=self._run, name="alertcb-dispatcher", daemon=True)
+            self._thread = thread
+        thread.start()
+
+    def counts(self) -> dict[str, Any]:
+        """The accounting figures, read atomically."""
+        with self._lock:
+            pending = len(self._inbox) + self._in_flight
+            return {
+                "emitted": self._emitted,
+                "processed": self._processed,
+                "dropped": dict(self._dropped),
+                "pending": pending,
+                "backlog": self._backlog + pending,
+            }
+
+    def flush(self, timeout_s: float) -> int:
+        """Wait until everything queued is delivered or given up, at most ``timeout_s``.
+
+        Group waits are cut short and rate-limited destinations coalesce. Returns the
+        number of events and notifications still pending (0 when all is done).
+        """
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        if self._thread is None and not self._inbox:
+            return 0
+        with self._cv:
+            self._flushing += 1
+        self._wake.set()
+        try:
+            with self._cv:
+                while True:
+                    pending = self.counts()["backlog"]
+                    remaining = deadline - time.monotonic()
+                    if pending == 0 or remaining <= 0 or self._thread is None:
+                        return int(pending)
+                    self._cv.wait(min(remaining, 0.05))
+        finally:
+            with self._cv:
+                self._flushing -= 1
+
+    def close(self, timeout_s: float) -> int:
+        """Flush for at most ``timeout_s``, then stop the thread. Returns what is still pending."""
+        start = time.monotonic()
+        if self._closed:
+            return int(self.counts()["backlog"])
+        pending = self.flush(timeout_s)
+        with self._lock:
+            self._closed = True
+            self._stop = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, min(1.0, timeout_s - (time.monotonic() - start))))
+            if thread.is_alive():
+                pending = max(pending, int(self.counts()["backlog"]))
+        return pending
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def lane_stats(self) -> dict[str, dict[str, Any]]:
+        offset = time.time() - time.monotonic()
+        return {lane.name: lane.stats(offset) for lane in self.lanes}
+
+    # ------------------------------------------------------------------ dispatcher thread
+    def _run(self) -> None:
+        try:
+            while True:
+                self._wait()
+                if self._stop and not self._inbox:
+                    break
+                guarded("dispatcher loop", self._step)
+        finally:
+            self._shutdown()
+
+    def _wait(self) -> None:
+        now = time.monotonic()
+        due = [d for d in (self.grouper.next_due(), *(lane.next_due(now) for lane in self.lanes)) if d]
+        due.extend(t for t in self._resend_times())
+        timeout = min([1.0, *(max(0.0, d - now) for d in due)])
+        if self._flushing and self.grouper.waiting():
+            timeout = 0.0
+        self._sleeping = True
+        if not self._inbox and not self._stop and timeout > 0:
+            self._wake.wait(timeout)
+        self._sleeping = False
+        self._wake.clear()
+
+    def _step(self) -> None:
+        if not self._recovered:
+            self._recovered = True
+            guarded("outbox recovery", self._recover)
+        batch: list[Event] = []
+        with self._lock:
+            while self._inbox and len(batch) < 2000:
+                batch.append(self._inbox.popleft())
+            self._in_flight = len(batch)
+        for event in batch:
+            guarded("handle event", self._handle, event)
+        now = time.monotonic()
+        self._route(self.grouper.tick(now, force=self._flushing > 0))
+        self._schedule_resends(now)
+        for lane in self.lanes:
+            guarded(f"lane {lane.name}", self._pump, lane)
+        if self.run_dir is not None:
+            self.run_dir.flush()
+        backlog = self.grouper.waiting() + sum(sum(d.merged for d in lane.queue) for lane in self.lanes)
+        with self._lock:
+            self._processed += len(batch)
+            self._in_flight = 0
+            self._backlog = backlog
+        with self._cv:
+            self._cv.notify_all()
+
+    def _handle(self, event: Event) -> None:
+        if event.run is None:
+            event = event.with_run(self.run)
+        incident = self.grouper.incidents.get(event.fingerprint)
+        if self.run_dir is not None and (
+            incident is None or incident.total < MAX_LOGGED_REPEATS or event.resolved
+        ):
+            self.run_dir.record(event)
+        attachments: tuple[Attachment, ...] = ()
+        if event.kind == "summary" and self.report_builder is not None:
+            attachments = guarded("report", self.report_builder, event, default=()) or ()
+        notes = self.grouper.process(event, time.monotonic())
+        if attachments:
+            notes = [dataclasses.replace(n, attachments=attachments) for n in notes]
+        self._route(notes)
+
+    def _route(self, notes: list[Notification], lanes: list[Lane] | None = None) -> None:
+        now = time.monotonic()
+        for note in notes:
+            targets = [
+                lane
+                for lane in (lanes if lanes is not None else self.lanes)
+                if guarded("accepts", lane.channel.accepts, note.event, default=False)
+            ]
+            if not targets:
+                continue
+            ids: dict[str, int] = {}
+            if self.outbox is not None and lanes is None:
+                ids = guarded("outbox add", self.outbox.add, note, [t.name for t in targets], default={}) or {}
+            for lane in targets:
+                lane.enqueued += 1
+                lane.queue.append(Delivery(note, [ids.get(lane.name, 0)], now, now + self.policy.deadline_s))
+
+    def _recover(self) -> None:
+        if self.outbox is None:
+            return
+        by_name = {lane.name: lane for lane in self.lanes}
+        now = time.monotonic()
+        recovered = 0
+        for row_id, dest, note in self.outbox.claim_orphans():
+            lane = by_name.get(dest)
+            if lane is None:
+                continue  # that destination is not configured here; leave it pending
+            lane.enqueued += 1
+            lane.queue.append(Delivery(note, [row_id], now, now + self.policy.deadline_s))
+            recovered += 1
+        if recovered:
+            logger.info("alertcb: re-delivering %d notification(s) left in the outbox by earlier runs", recovered)
+
+    # ---------------------------------------------------------------- delivery
+    def _pump(self, lane: Lane) -> None:
+        for _ in range(20):  # bounded work per loop keeps lanes fair
+            now = time.monotonic()
+            if not lane.queue or lane.queue[0].next_at > now or lane.blocked_until > now:
+                return
+            if lane.bucket is not None:
+                tokens = lane.bucket.tokens(now)
+                if tokens < 1.0:
+                    return
+                if lane.digestible and len(lane.queue) > 1 and (tokens < len(lane.queue) or self._flushing):
+                    self._coalesce(lane, now)
+                lane.bucket.take(now)
+            elif lane.digestible and len(lane.queue) > 200:
+                self._coalesce(lane, now)
+            self._attempt(lane, lane.queue[0])
+
+    def _coalesce(self, lane: Lane, now: float) -> None:
+        """Merge the due, attachment-free notifications of ``lane`` into one digest."""
+        mergeable = [d for d in lane.queue if d.next_at <= now and not d.notification.attachments]
+        if len(mergeable) < 2:
+            return
+        events = sorted((e for d in mergeable for e in d.notification.events), key=lambda e: -e.severity)
+        suppressed = sum(d.notification.suppressed for d in mergeable) + max(0, len(events) - DIGEST_MAX_EVENTS)
+        digest = Delivery(
+            Notification(events=tuple(events[:DIGEST_MAX_EVENTS]), suppressed=suppressed, digest=True),
+            row_ids=[i for d in mergeable for i in d.row_ids],
+            next_at=now,
+            deadline=max(d.deadline for d in mergeable),
+            merged=sum(d.merged for d in mergeable),
+        )
+        lane.coalesced += digest.merged
+        keep = [d for d in lane.queue if d not in mergeable]
+        lane.queue.clear()
+        lane.queue.append(digest)
+        lane.queue.extend(keep)
+
+    def _attempt(self, lane: Lane, delivery: Delivery) -> None:
+        ctx = SendContext(self._client(), self.renderer.render, self.policy.attempt_timeout_s)
+        try:
+            outcome = lane.channel.send(delivery.notification, ctx)
+        except TransportError as exc:
+            outcome = Outcome.retry(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a broken channel must not kill the thread
+            capture_internal_error(f"channel {lane.name}", exc)
+            outcome = Outcome.retry(f"channel error {type(exc).__name__}: {scrub(str(exc))}")
+        self._settle(lane, delivery, outcome, time.monotonic())
+
+    def _settle(self, lane: Lane, delivery: Delivery, outcome: Outcome, now: float) -> None:
+        if outcome.verdict == "delivered":
+            lane.queue.popleft()
+            lane.delivered += delivery.merged
+            self._remember_live(lane, delivery.notification, now)
+            self._outbox_done(delivery, "delivered", "")
+            return
+        lane.last_error = outcome.reason
+        if outcome.verdict == "retry" and now < delivery.deadline:
+            delivery.attempts += 1
+            lane.retried += 1
+            backoff = min(self.policy.retry_max_s, self.policy.retry_base_s * 2 ** (delivery.attempts - 1))
+            delivery.next_at = now + backoff * random.uniform(0.5, 1.0)
+            if outcome.retry_after_s is not None:
+                lane.blocked_until = max(lane.blocked_until, now + outcome.retry_after_s)
+                delivery.next_at = max(delivery.next_at, lane.blocked_until)
+            if delivery.attempts in (1, 5, 20):
+                logger.warning(
+                    "alertcb: delivery to %s failed (%s); retrying (attempt %d)",
+                    lane.name,
+                    outcome.reason,
+                    delivery.attempts,
+                )
+            return
+        lane.queue.popleft()
+        why = "permanent" if outcome.verdict == "permanent" else "deadline"
+        lane.failed[why] += delivery.merged
+        logger.error("alertcb: giving up on a notification to %s (%s): %s", lane.name, why, outcome.reason)
+        self._outbox_done(delivery, "failed", outcome.reason)
+
+    def _outbox_done(self, delivery: Delivery, state: str, error: str) -> None:
+        if self.outbox is not None and any(delivery.row_ids):
+            guarded("outbox done", self.outbox.done, delivery.row_ids, state, error)
+
+    # ---------------------------------------------------------------- periodic re-send (Alertmanager)
+    def _remember_live(self, lane: Lane, note: Notification, now: float) -> None:
+        if lane.resend_interval_s is None or note.digest:
+            return
+        event = note.event
+        if event.resolved:
+            lane.live.pop(event.fingerprint, None)
+        elif event.kind not in ("summary", "progress", "test"):
+            lane.live[event.fingerprint] = (note, now)
+
+    def _resend_times(self) -> list[float]:
+        return [
+            when + lane.resend_interval_s
+            for lane in self.lanes
+            if lane.resend_interval_s is not None
+            for _, when in lane.live.values()
+        ]
+
+    def _schedule_resends(self, now: float) -> None:
+        for lane in self.lanes:
+            interval = lane.resend_interval_s
+            if interval is None or not lane.live:
+                continue
+            queued = {d.notification.event.fingerprint for d in lane.queue}
+            for fingerprint, (note, when) in list(lane.live.items()):
+                if now - when >= interval and fingerprint not in queued:
+                    lane.live[fingerprint] = (note, now)
+                    lane.queue.append(Delivery(Notification(events=note.events), [0], now, now + interval))
+
+    # ---------------------------------------------------------------- resources
+    def _client(self) -> Any:
+        if self._http is None:
+            import httpx
+
+            p = self.policy
+            self._http = httpx.Client(
+                timeout=httpx.Timeout(p.attempt_timeout_s, connect=p.connect_timeout_s),
+                verify=p.verify_tls,
+                follow_redirects=False,
+                headers={"User-Agent": f"alertcb/{_version()}"},
+            )
+        return self._http
+
+    def _shutdown(self) -> None:
+        for lane in self.lanes:
+            guarded("channel close", lane.channel.close)
+        if self._http is not None:
+            guarded("http close", self._http.close)
+            self._http = None
+        if self.outbox is not None:
+            guarded("outbox release", self.outbox.release)
+            guarded("outbox close", self.outbox.close)
+        if self.run_dir is not None:
+            guarded("run dir close", self.run_dir.close)
+        with self._cv:
+            self._cv.notify_all()
+
+    def _reset_after_fork(self) -> None:
+        """In a forked child: forget the parent's thread and backlog; restart lazily."""
+        self._init_runtime_state()
+        self.grouper.clear()
+        for lane in self.lanes:
+            lane.queue.clear()
+            lane.live.clear()
+        if self.outbox is not None:
+            self.outbox.forget_after_fork()
+            self._recovered = True  # the parent's rows are the parent's business
+        if self.run_dir is not None:
+            self.run_dir.forget_after_fork()
+
+    @property
+    def outbox_path(self) -> Path | None:
+        return self.outbox.path if self.outbox is not None else None
+
+
+def _version() -> str:
+    from alertcb._version import __version__
+
+    return __version__

@@ -1,0 +1,120 @@
+"""Incidents: events with the same fingerprint, turned into few notifications.
+
+The first event of an incident is sent at once when critical, or after
+``group_wait_s`` otherwise (so a burst of related warnings goes out as one message).
+Repeats are folded in and counted; a reminder goes out when a repeat arrives more
+than ``repeat_interval_s`` after the last message. A ``resolved`` event closes the
+incident and is sent once, with the number of repeats since the last message.
+
+Memory is flat: one small record per open incident, at most ``max_incidents``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+
+from alertcb.events import Event, Severity
+from alertcb.notification import Notification
+
+#: Kinds that are reports, not incidents: never grouped or suppressed.
+UNGROUPED_KINDS = frozenset({"summary", "progress", "test"})
+
+
+@dataclasses.dataclass(slots=True)
+class Incident:
+    first: Event
+    last: Event
+    sent: bool = False
+    due_at: float = 0.0
+    last_sent_at: float = 0.0
+    unsent_repeats: int = 0
+    total: int = 1
+
+
+class Grouper:
+    """Turns events into notifications (called only from the dispatcher thread).
+
+    Args:
+        group_wait_s: delay before the first message of a non-critical incident.
+        repeat_interval_s: minimum time between two messages for one open incident.
+        max_incidents: open incidents kept; the oldest is forgotten beyond this.
+    """
+
+    def __init__(
+        self, *, group_wait_s: float = 0.0, repeat_interval_s: float = 3600.0, max_incidents: int = 10_000
+    ) -> None:
+        self.group_wait_s = group_wait_s
+        self.repeat_interval_s = repeat_interval_s
+        self.max_incidents = max_incidents
+        self.incidents: OrderedDict[str, Incident] = OrderedDict()
+        self.suppressed_total = 0
+
+    def process(self, event: Event, now: float) -> list[Notification]:
+        """Take one event; return the notifications to send now."""
+        if event.kind in UNGROUPED_KINDS:
+            return [Notification(events=(event,))]
+        key = event.fingerprint
+        incident = self.incidents.get(key)
+        if event.resolved:
+            if incident is None:
+                return []  # nothing was announced: nothing to resolve
+            del self.incidents[key]
+            out: list[Notification] = []
+            if not incident.sent:
+                out.append(self._announce(incident, now))
+            out.append(Notification(events=(event,), suppressed=incident.unsent_repeats))
+            return out
+        if incident is None:
+            incident = Incident(first=event, last=event)
+            self.incidents[key] = incident
+            if len(self.incidents) > self.max_incidents:
+                self.incidents.popitem(last=False)
+            if event.severity >= Severity.CRITICAL or self.group_wait_s <= 0:
+                return [self._announce(incident, now)]
+            incident.due_at = now + self.group_wait_s
+            return []
+        incident.last = event
+        incident.total += 1
+        incident.unsent_repeats += 1
+        self.suppressed_total += 1
+        if incident.sent and now - incident.last_sent_at >= self.repeat_interval_s:
+            return [self._remind(incident, now)]
+        return []
+
+    def tick(self, now: float, *, force: bool = False) -> list[Notification]:
+        """Release incidents whose group wait has elapsed (all of them if ``force``)."""
+        out = []
+        for incident in self.incidents.values():
+            if not incident.sent and (force or incident.due_at <= now):
+                out.append(self._announce(incident, now))
+        return out
+
+    def next_due(self) -> float | None:
+        """When `tick` next has something to release, or None."""
+        dues = [i.due_at for i in self.incidents.values() if not i.sent]
+        return min(dues) if dues else None
+
+    def waiting(self) -> int:
+        """Incidents still inside their group wait."""
+        return sum(1 for i in self.incidents.values() if not i.sent)
+
+    def open_incidents(self) -> list[Incident]:
+        return [i for i in self.incidents.values() if i.sent]
+
+    def _announce(self, incident: Incident, now: float) -> Notification:
+        # The first event is the headline; repeats during the group wait are folded in.
+        note = Notification(events=(incident.first,), suppressed=incident.total - 1)
+        incident.sent = True
+        incident.last_sent_at = now
+        incident.unsent_repeats = 0
+        return note
+
+    def _remind(self, incident: Incident, now: float) -> Notification:
+        note = Notification(events=(incident.last,), suppressed=incident.unsent_repeats - 1)
+        incident.last_sent_at = now
+        incident.unsent_repeats = 0
+        return note
+
+    def clear(self) -> None:
+        self.incidents.clear()

@@ -1,0 +1,471 @@
+"""`Notifier`: the object training code holds. Emits events; never blocks."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, Literal, TypeVar
+
+from alertcb import distributed
+from alertcb._guard import capture_internal_error
+from alertcb.channels.base import Channel
+from alertcb.channels.console import Console
+from alertcb.dispatcher import DeliveryPolicy, Dispatcher
+from alertcb.errors import ConfigError
+from alertcb.events import Event, RunInfo, Severity
+from alertcb.filters import tail_lines
+from alertcb.notification import Attachment
+from alertcb.outbox import Outbox
+from alertcb.render import Renderer
+from alertcb.rundir import DEFAULT_ROOT, RunDir, safe_dirname
+
+logger = logging.getLogger("alertcb")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Process-wide listeners (``alertcb.testing.capture_events`` uses this).
+_global_listeners: list[Callable[[Event], None]] = []
+_live: weakref.WeakSet[Notifier] = weakref.WeakSet()
+_sigterm_installed: dict[str, Any] = {}
+
+#: Kinds that only the chief sends when ``send_from="chief"`` (run-level alerts).
+RUN_LEVEL_KINDS = frozenset(
+    {"nonfinite", "spike", "divergence", "plateau", "threshold", "summary", "progress"}
+)
+
+
+def _check_number(field: str, value: Any, *, minimum: float = 0.0, integer: bool = False) -> None:
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
+        what = "an integer" if integer else "a number"
+        raise ConfigError(field, f"expected {what} >= {minimum:g}, got {value!r}")
+
+
+class Notifier:
+    """Routes training events to channels from a background thread.
+
+    With no arguments it uses the embedded default: alerts to the console (stderr)
+    and every event to ``./alertcb-runs/<run_name>/events.jsonl``.
+
+    Args:
+        channels: destinations. None means the embedded default (console only).
+        run_name: the run's name. Defaults to ``$ALERTCB_RUN_NAME`` or ``run-<date>-<pid>``.
+        run_dir: the run directory root (the run gets ``<root>/<run_name>/``);
+            False disables it. Defaults to ``./alertcb-runs``.
+        outbox: the SQLite outbox path, True for ``<root>/outbox.sqlite3``, False for none.
+        console: also print alerts to stderr. Defaults to True when ``channels`` is None.
+        worker: this process's worker identity; detected from ``TF_CONFIG``/``RANK`` when None.
+        send_from: ``"chief"`` (run-level alerts only from the chief worker) or ``"all"``.
+        job: a job name shared by several runs (routing label).
+        labels: extra labels for Alertmanager/webhooks.
+        queue_size: bound of the in-memory queue. Defaults to 10,000.
+        group_wait_s: delay before the first message of a non-critical incident.
+        repeat_interval_s: minimum time between reminders of one open incident.
+        flush_timeout_s: how long `close()` (and exit, and SIGTERM) waits for delivery.
+        attempt_timeout_s, connect_timeout_s, deadline_s, retry_base_s, retry_max_s,
+        rate_limits, verify_tls: the `DeliveryPolicy`.
+        template_dir: a folder of templates overriding the packaged ones.
+        link_url: a link shown in alerts (dashboard).
+        handle_sigterm: install a SIGTERM handler that sends an ``interrupted`` alert,
+            flushes for ``flush_timeout_s`` and then exits as SIGTERM would.
+
+    Example:
+        >>> notifier = alertcb.Notifier(run_name="exp42")
+        >>> model.fit(x, y, callbacks=alertcb.keras.default_callbacks(notifier))  # doctest: +SKIP
+        >>> notifier.close()
+    """
+
+    def __init__(
+        self,
+        channels: Sequence[Channel] | None = None,
+        *,
+        run_name: str | None = None,
+        run_dir: str | os.PathLike[str] | Literal[False] | None = None,
+        outbox: str | os.PathLike[str] | bool = True,
+        console: bool | None = None,
+        worker: str | None = None,
+        send_from: Literal["chief", "all"] = "chief",
+        job: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        queue_size: int = 10_000,
+        group_wait_s: float = 5.0,
+        repeat_interval_s: float = 3600.0,
+        flush_timeout_s: float = 10.0,
+        attempt_timeout_s: float = 10.0,
+        connect_timeout_s: float = 3.0,
+        deadline_s: float = 900.0,
+        retry_base_s: float = 1.0,
+        retry_max_s: float = 60.0,
+        rate_limits: bool = True,
+        verify_tls: bool = True,
+        template_dir: str | os.PathLike[str] | None = None,
+        link_url: str | None = None,
+        handle_sigterm: bool = False,
+    ) -> None:
+        if channels is not None and (
+            isinstance(channels, (str, bytes, Channel)) or not all(isinstance(c, Channel) for c in channels)
+        ):
+            raise ConfigError("channels", "expected a list of alertcb.channels.Channel instances")
+        _check_number("queue_size", queue_size, minimum=1, integer=True)
+        for field, value in (
+            ("group_wait_s", group_wait_s),
+            ("repeat_interval_s", repeat_interval_s),
+            ("flush_timeout_s", flush_timeout_s),
+            ("attempt_timeout_s", attempt_timeout_s),
+            ("connect_timeout_s", connect_timeout_s),
+            ("deadline_s", deadline_s),
+            ("retry_base_s", retry_base_s),
+            ("retry_max_s", retry_max_s),
+        ):
+            _check_number(field, value)
+        if send_from not in ("chief", "all"):
+            raise ConfigError("send_from", f"expected 'chief' or 'all', got {send_from!r}")
+        if run_name is not None and (not isinstance(run_name, str) or not run_name.strip()):
+            raise ConfigError("run_name", f"expected a non-empty string, got {run_name!r}")
+        if labels is not None and (
+            not isinstance(labels, Mapping)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
+        ):
+            raise ConfigError("labels", "expected a table of string keys to string values")
+
+        chosen = list(channels) if channels is not None else []
+        if console if console is not None else channels is None:
+            chosen.insert(0, Console())
+        names = [c.name for c in chosen]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError("channels", f"destination names must be unique; repeated: {duplicates}")
+
+        name = run_name or os.environ.get("ALERTCB_RUN_NAME") or time.strftime(f"run-%Y%m%d-%H%M%S-{os.getpid()}")
+        identity = distributed.detect_worker() if worker is None else distributed.WorkerInfo.parse(worker)
+        self.worker_info = identity
+        self.send_from = send_from
+        self.run = RunInfo(name=name, worker=identity.label, job=job, labels=dict(labels or {}))
+        self.flush_timeout_s = float(flush_timeout_s)
+
+        root: Path | None = None
+        if run_dir is not False:
+            root = Path(run_dir if run_dir is not None else os.environ.get("ALERTCB_RUN_DIR", DEFAULT_ROOT))
+        self.run_dir: Path | None = None
+        run_log = None
+        if root is not None:
+            folder = safe_dirname(name)
+            if identity.label and not identity.is_chief:
+                folder = f"{folder}/{safe_dirname(identity.label)}"
+            self.run_dir = root / folder
+            run_log = RunDir(self.run_dir, self.run)
+        outbox_obj = None
+        if outbox is not False:
+            if outbox is True:
+                path = root / "outbox.sqlite3" if root is not None else None
+            else:
+                path = Path(outbox)
+            if path is not None:
+                outbox_obj = Outbox(path, owner=uuid.uuid4().hex)
+        self.renderer = Renderer(template_dir, link_url=link_url, run_dir=self.run_dir)
+        policy = DeliveryPolicy(
+            attempt_timeout_s=attempt_timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            deadline_s=deadline_s,
+            retry_base_s=retry_base_s,
+            retry_max_s=retry_max_s,
+            rate_limits=rate_limits,
+            verify_tls=verify_tls,
+        )
+        self._dispatcher = Dispatcher(
+            chosen,
+            run=self.run,
+            renderer=self.renderer,
+            run_dir=run_log,
+            outbox=outbox_obj,
+            policy=policy,
+            queue_size=queue_size,
+            group_wait_s=group_wait_s,
+            repeat_interval_s=repeat_interval_s,
+            report_builder=self._build_report,
+        )
+        self._listeners: list[Callable[[Event], None]] = []
+        self._scheduler: Any = None
+        self._scheduler_lock = threading.Lock()
+        self._filtered = 0
+        _live.add(self)
+        if handle_sigterm:
+            self.install_sigterm_handler()
+        self._dispatcher.start()  # also re-delivers what an earlier run left in the outbox
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def channels(self) -> list[Channel]:
+        return list(self._dispatcher.channels)
+
+    @property
+    def closed(self) -> bool:
+        return self._dispatcher.closed
+
+    @property
+    def outbox_path(self) -> Path | None:
+        return self._dispatcher.outbox_path
+
+    def emit(self, event: Event) -> bool:
+        """Hand ``event`` to the dispatcher: O(1), never blocks, never raises.
+
+        Returns:
+            True if it was queued, False if it was dropped (and counted).
+        """
+        if _global_listeners or self._listeners:
+            self._notify_listeners(event)
+        if (
+            self.send_from == "chief"
+            and not self.worker_info.is_chief
+            and getattr(event, "kind", None) in RUN_LEVEL_KINDS
+        ):
+            self._filtered += 1
+            return False
+        return self._dispatcher.emit(event)
+
+    def event(self, kind: str, title: str, message: str = "", **fields: Any) -> Event:
+        """Build an `Event` attributed to this run (``Event(..., run=notifier.run)``)."""
+        return Event(kind=kind, title=title, message=message, run=self.run, **fields)
+
+    def alert(
+        self, title: str, message: str = "", *, severity: Severity | str = "warning", **fields: Any
+    ) -> bool:
+        """Emit a ``custom`` event. Example: ``notifier.alert("data drift", "psi=0.4")``."""
+        try:
+            return self.emit(self.event("custom", title, message, severity=severity, **fields))
+        except (TypeError, ValueError) as exc:
+            capture_internal_error("alert", exc)
+            return False
+
+    def add_listener(self, fn: Callable[[Event], None]) -> None:
+        """Call ``fn(event)`` synchronously for every emitted event (keep it O(1))."""
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[Event], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(fn)
+
+    def flush(self, timeout_s: float | None = None) -> int:
+        """Wait until queued alerts are delivered, at most ``timeout_s`` (default ``flush_timeout_s``).
+
+        Returns:
+            How many events/notifications are still pending (0 when all were delivered).
+        """
+        return self._dispatcher.flush(self.flush_timeout_s if timeout_s is None else timeout_s)
+
+    def close(self, timeout_s: float | None = None) -> int:
+        """Flush for at most ``timeout_s``, stop the background work, report what is left.
+
+        Safe to call twice. After it, `emit` drops (counted as ``closed``).
+        """
+        if self._dispatcher.closed:
+            return int(self._dispatcher.counts()["backlog"])
+        if self._scheduler is not None:
+            with contextlib.suppress(Exception):
+                self._scheduler.shutdown(wait=False)
+        pending = self._dispatcher.close(self.flush_timeout_s if timeout_s is None else timeout_s)
+        if pending:
+            where = (
+                f"saved to {self.outbox_path} (re-sent by the next Notifier using it)"
+                if self.outbox_path
+                else "lost (no outbox configured)"
+            )
+            message = f"alertcb: {pending} alert(s) pending at close, {where}"
+            logger.warning("%s", message)
+            if not logging.getLogger("alertcb").hasHandlers():
+                sys.stderr.write(message + "\n")
+        return pending
+
+    def stats(self) -> dict[str, Any]:
+        """Delivery figures: ``emitted``, ``processed``, ``dropped`` (by reason), ``pending``,
+        and per destination ``delivered``, ``retried``, ``failed``, ``rate_limited_until``,
+        ``last_error`` (redacted). ``emitted == processed + sum(dropped) + pending``."""
+        out = self._dispatcher.counts()
+        out["not_sent_by_this_worker"] = self._filtered
+        out["suppressed_repeats"] = self._dispatcher.grouper.suppressed_total
+        out["destinations"] = self._dispatcher.lane_stats()
+        return out
+
+    @property
+    def scheduler(self) -> Any:
+        """A started APScheduler ``BackgroundScheduler`` for this notifier's periodic jobs."""
+        with self._scheduler_lock:
+            if self._scheduler is None:
+                from apscheduler.executors.pool import ThreadPoolExecutor
+                from apscheduler.schedulers.background import BackgroundScheduler
+
+                scheduler = BackgroundScheduler(
+                    executors={"default": ThreadPoolExecutor(max_workers=2)},
+                    job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+                    daemon=True,
+                )
+                scheduler.start()
+                self._scheduler = scheduler
+            return self._scheduler
+
+    def watch(self) -> _Watch:
+        """Send a ``crash`` alert for any exception (KeyboardInterrupt included), then re-raise.
+
+        Use as a context manager or a decorator.
+
+        Example:
+            >>> with notifier.watch():  # doctest: +SKIP
+            ...     model.fit(x, y, callbacks=alertcb.keras.default_callbacks(notifier))
+        """
+        return _Watch(self)
+
+    def install_sigterm_handler(self) -> None:
+        """On SIGTERM: send an ``interrupted`` alert, flush every live notifier, then exit as SIGTERM would.
+
+        Only possible from the main thread; elsewhere it logs a warning and does nothing.
+        """
+        self._handles_sigterm = True
+        if "previous" in _sigterm_installed:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            logger.warning("alertcb: the SIGTERM handler can only be installed from the main thread")
+            return
+        _sigterm_installed["previous"] = signal.signal(signal.SIGTERM, _on_sigterm)
+
+    def __enter__(self) -> Notifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        names = ", ".join(c.name for c in self._dispatcher.channels)
+        return f"Notifier(run_name={self.run.name!r}, channels=[{names}])"
+
+    # ------------------------------------------------------------------ constructors from config
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str], **overrides: Any) -> Notifier:
+        """Build a Notifier from a TOML file (see docs/configuration.md). Raises `ConfigError`."""
+        from alertcb.config import load_config
+
+        return cls(**{**load_config(path).notifier_kwargs(), **overrides})
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Notifier:
+        """Build a Notifier from ``ALERTCB_*`` environment variables (and ``$ALERTCB_CONFIG``)."""
+        from alertcb.config import config_from_env
+
+        return cls(**{**config_from_env().notifier_kwargs(), **overrides})
+
+    # ------------------------------------------------------------------ internals
+    def _notify_listeners(self, event: Event) -> None:
+        for fn in (*_global_listeners, *self._listeners):
+            try:
+                fn(event)
+            except Exception as exc:  # noqa: BLE001 - a listener must not break emit
+                capture_internal_error("listener", exc)
+
+    def _build_report(self, event: Event) -> tuple[Attachment, ...]:
+        try:
+            from alertcb.report import build_report
+        except ImportError:
+            return ()
+        return tuple(build_report(event, self.renderer, self.run_dir))
+
+    def _emit_end(self, kind: str, title: str, message: str, severity: Severity, details: dict[str, Any]) -> None:
+        event = Event(
+            kind=kind, title=title, message=message, severity=severity, run=self.run, details=details
+        )
+        self.emit(event)
+
+
+class _Watch(contextlib.ContextDecorator):
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+
+    def __enter__(self) -> _Watch:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
+        if exc_type is None or exc is None or issubclass(exc_type, (GeneratorExit, SystemExit)):
+            return False
+        try:
+            report_crash(self.notifier, exc)
+        except Exception as inner:  # noqa: BLE001
+            capture_internal_error("watch", inner)
+        return False
+
+    def __call__(self, func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+def report_crash(notifier: Notifier, exc: BaseException) -> None:
+    """Emit a ``crash`` event for ``exc`` and flush (bounded by ``flush_timeout_s``)."""
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    name = type(exc).__name__
+    text = str(exc)
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    notifier._emit_end(
+        "crash",
+        f"training crashed: {name}",
+        f"{name}: {text}"[:2000] if text else name,
+        Severity.WARNING if interrupted else Severity.CRITICAL,
+        {"exception": name, "traceback": tail_lines(trace[-20_000:], 60)},
+    )
+    notifier.flush()
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
+    for notifier in list(_live):
+        if getattr(notifier, "_handles_sigterm", False) and not notifier.closed:
+            notifier._emit_end(
+                "interrupted",
+                "training interrupted (SIGTERM)",
+                f"process {os.getpid()} received SIGTERM (preemption or cancellation)",
+                Severity.CRITICAL,
+                {"signal": "SIGTERM", "stack": tail_lines(stack, 30)},
+            )
+    for notifier in list(_live):
+        if not notifier.closed:
+            notifier.close()
+    previous = _sigterm_installed.pop("previous", signal.SIG_DFL)
+    if callable(previous):
+        signal.signal(signal.SIGTERM, previous)
+        previous(signum, frame)
+        return
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    for notifier in list(_live):
+        try:
+            if not notifier.closed:
+                notifier.close()
+        except Exception:  # noqa: BLE001 - never fail interpreter shutdown
+            pass
+
+
+def live_notifiers() -> Iterator[Notifier]:
+    """The notifiers not yet garbage-collected (for tests and the SIGTERM handler)."""
+    return iter(list(_live))
