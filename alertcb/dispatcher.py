@@ -199,6 +199,7 @@ class Dispatcher:
         self.grouper = Grouper(group_wait_s=group_wait_s, repeat_interval_s=repeat_interval_s)
         self.lanes = [Lane(c, self.policy) for c in self.channels]
         self._init_runtime_state()
+        self._recovery_pending = 1 if outbox is not None else 0
         _live.add(self)
 
     # ------------------------------------------------------------------ training-thread side
@@ -219,6 +220,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._http: Any = None
         self._recovered = False
+        self._recovery_pending = 0  # set to 1 by __init__ when an outbox must be checked
 
     def emit(self, event: Event) -> bool:
         """Queue ``event`` for delivery: O(1), never blocks, never raises.
@@ -266,7 +268,7 @@ class Dispatcher:
                 "processed": self._processed,
                 "dropped": dict(self._dropped),
                 "pending": pending,
-                "backlog": self._backlog + pending,
+                "backlog": self._backlog + pending + self._recovery_pending,
             }
 
     def flush(self, timeout_s: float) -> int:
@@ -276,7 +278,7 @@ class Dispatcher:
         number of events and notifications still pending (0 when all is done).
         """
         deadline = time.monotonic() + max(0.0, timeout_s)
-        if self._thread is None and not self._inbox:
+        if self._thread is None and not self._inbox and not self._recovery_pending:
             return 0
         with self._cv:
             self._flushing += 1
@@ -305,7 +307,8 @@ class Dispatcher:
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(max(0.0, min(1.0, timeout_s - (time.monotonic() - start))))
+            # A short grace period lets an idle thread release the outbox and close channels.
+            thread.join(max(0.25, min(1.0, timeout_s - (time.monotonic() - start))))
             if thread.is_alive():
                 pending = max(pending, int(self.counts()["backlog"]))
         return pending
@@ -365,6 +368,7 @@ class Dispatcher:
             self._processed += len(batch)
             self._in_flight = 0
             self._backlog = backlog
+            self._recovery_pending = 0
         with self._cv:
             self._cv.notify_all()
 

@@ -17,13 +17,14 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from alertcb import filters
 from alertcb.errors import ConfigError
 from alertcb.notification import Notification
+
+if TYPE_CHECKING:
+    import jinja2
 
 SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 RESOLVED_ICON = "✅"
@@ -58,6 +59,8 @@ class Renderer:
         link_url: str | None = None,
         run_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        import jinja2  # lazily: keeps `import alertcb` fast
+
         loaders: list[jinja2.BaseLoader] = []
         if template_dir is not None:
             if not Path(template_dir).is_dir():

@@ -1,0 +1,3 @@
+from alertcb.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Suite-wide guards: no swallowed internal errors, no canary secret in any log line."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("ALERTCB_RUN_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "alertcb-test-runs"))
+
+#: Tests put this in every URL, key and password; it must never be printed or logged.
+CANARY = "CANARYsecret7f3a9c"
+
+
+class _Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        self.lines.append(text)
+
+
+@pytest.fixture(autouse=True)
+def _no_internal_errors_and_no_leaks() -> Iterator[None]:
+    """Fail any test that leaves a swallowed internal error, or logs a canary secret."""
+    from alertcb import _guard
+
+    _guard.internal_errors.clear()
+    recorder = _Recorder()
+    logger = logging.getLogger("alertcb")
+    logger.addHandler(recorder)
+    try:
+        yield
+    finally:
+        logger.removeHandler(recorder)
+    leaked = [line for line in recorder.lines if CANARY in line]
+    assert not leaked, f"canary secret leaked into logs: {leaked[:2]}"
+    errors = list(_guard.internal_errors)
+    _guard.internal_errors.clear()
+    assert not errors, f"alertcb swallowed internal errors: {errors}"
+
+
+@pytest.fixture
+def canary() -> str:
+    return CANARY
