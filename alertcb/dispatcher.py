@@ -349,6 +349,8 @@ class Dispatcher:
         if not self._recovered:
             self._recovered = True
             guarded("outbox recovery", self._recover)
+            self._backlog = sum(len(lane.queue) for lane in self.lanes)
+            self._recovery_pending = 0
         batch: list[Event] = []
         with self._lock:
             while self._inbox and len(batch) < 2000:
@@ -368,7 +370,6 @@ class Dispatcher:
             self._processed += len(batch)
             self._in_flight = 0
             self._backlog = backlog
-            self._recovery_pending = 0
         with self._cv:
             self._cv.notify_all()
 
