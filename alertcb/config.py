@@ -120,7 +120,9 @@ def _type_name(hint: Any) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(hint))
     if origin is typing.Literal:
         return " or ".join(repr(a) for a in typing.get_args(hint))
-    if origin in (list, tuple, typing.Sequence, Mapping, dict) or origin is not None:
+    if origin is os.PathLike or hint is os.PathLike:
+        return "path"
+    if origin is not None:
         args = ", ".join(_type_name(a) for a in typing.get_args(hint))
         base = {list: "list", tuple: "list", dict: "table", Mapping: "table"}.get(origin, "list")
         return f"{base} of {args}" if args else base

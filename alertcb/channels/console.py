@@ -23,13 +23,21 @@ class Console(Channel):
 
     Args:
         template: the template to render. Defaults to ``console/<alert|summary|progress>.txt.j2``.
-        **kwargs: `Channel` options (``name``, ``min_severity``, ``kinds``).
+        name, min_severity, kinds, rate_limit_per_min: as for every `Channel`.
     """
 
     type: ClassVar[str] = "console"
 
-    def __init__(self, *, template: str | None = None, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        *,
+        template: str | None = None,
+        name: str | None = None,
+        min_severity: str = "info",
+        kinds: list[str] | None = None,
+        rate_limit_per_min: float | None = None,
+    ) -> None:
+        super().__init__(name=name, min_severity=min_severity, kinds=kinds, rate_limit_per_min=rate_limit_per_min)
         self.template = template
         _ensure_handler()
 
