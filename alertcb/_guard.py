@@ -21,7 +21,9 @@ internal_errors: deque[str] = deque(maxlen=100)
 
 def capture_internal_error(where: str, exc: BaseException) -> None:
     """Record and log an internal error that alertcb swallowed."""
-    internal_errors.append(f"{where}: {type(exc).__name__}: {exc}")
+    from alertcb.redact import scrub
+
+    internal_errors.append(scrub(f"{where}: {type(exc).__name__}: {exc}"))
     logger.error("alertcb internal error in %s", where, exc_info=exc)
 
 
