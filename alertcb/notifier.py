@@ -284,8 +284,9 @@ class Notifier:
                 else "lost (no outbox configured)"
             )
             message = f"alertcb: {pending} alert(s) pending at close, {where}"
-            logger.warning("%s", message)
-            if not logging.getLogger("alertcb").hasHandlers():
+            if logger.hasHandlers():
+                logger.warning("%s", message)
+            else:  # the user configured no logging: make sure a person sees it
                 sys.stderr.write(message + "\n")
         return pending
 
