@@ -225,16 +225,20 @@ class Notifier:
         Returns:
             True if it was queued, False if it was dropped (and counted).
         """
-        if _global_listeners or self._listeners:
-            self._notify_listeners(event)
         if (
             self.send_from == "chief"
             and not self.worker_info.is_chief
             and getattr(event, "kind", None) in RUN_LEVEL_KINDS
         ):
             self._filtered += 1
-            return False
-        return self._dispatcher.emit(event)
+            accepted = False
+        else:
+            accepted = self._dispatcher.emit(event)
+        # Listeners run after queueing, so what they emit in reaction (a summary after a
+        # crash) is queued behind the event that triggered it.
+        if _global_listeners or self._listeners:
+            self._notify_listeners(event)
+        return accepted
 
     def event(self, kind: str, title: str, message: str = "", **fields: Any) -> Event:
         """Build an `Event` attributed to this run (``Event(..., run=notifier.run)``)."""

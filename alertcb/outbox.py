@@ -124,10 +124,17 @@ class Outbox:
     def db(self) -> sqlite3.Connection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(str(self.path), timeout=5.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(SCHEMA)
+            db = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False)
+            for attempt in range(50):  # several Notifiers may open a new outbox at the same moment
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute("PRAGMA synchronous=NORMAL")
+                    db.executescript(SCHEMA)
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.02)
             self._db = db
         return self._db
 
@@ -138,7 +145,7 @@ class Outbox:
         ids: dict[str, int] = {}
         db = self.db
         with db:
-            db.execute("BEGIN")
+            db.execute("BEGIN IMMEDIATE")  # take the write lock now: waits (busy timeout) instead of failing
             for dest in destinations:
                 cur = db.execute(
                     "INSERT INTO outbox(notification_id, destination, body, created, owner, host, pid, updated)"
