@@ -177,3 +177,100 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "tail_lines": tail_lines,
     "metrics": fmt_metrics,
 }
+
+
+# --- report helpers (summaries and progress digests) ---------------------------------------
+
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Any, width: int = 40) -> str:
+    """``[3, 2, 1.5, 1]`` → ``█▄▂▁``: a one-line picture of a series (NaN/None as a space).
+
+    Longer series are averaged down to ``width`` characters.
+    """
+    numbers: list[float | None] = []
+    for value in list(values or []):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        numbers.append(number if math.isfinite(number) else None)
+    if not numbers or width <= 0:
+        return ""
+    if len(numbers) > width:
+        buckets: list[float | None] = []
+        for i in range(width):
+            chunk = [v for v in numbers[i * len(numbers) // width : (i + 1) * len(numbers) // width] if v is not None]
+            buckets.append(sum(chunk) / len(chunk) if chunk else None)
+        numbers = buckets
+    finite = [v for v in numbers if v is not None]
+    if not finite:
+        return " " * len(numbers)
+    low, high = min(finite), max(finite)
+    span = high - low
+    top = len(SPARK_CHARS) - 1
+    return "".join(
+        " " if v is None else SPARK_CHARS[int(round((v - low) / span * top)) if span > 0 else top // 2]
+        for v in numbers
+    )
+
+
+def epoch_rows(rows: Any, limit: int = 20, best_epoch: Any = None) -> list[dict[str, Any]]:
+    """At most ``limit`` rows of a per-epoch table, keeping the first, the best and the last ones.
+
+    Each returned row is a copy with ``omitted`` (how many rows were left out just
+    before it, 0 when none) so templates can print "… 412 epochs …" gaps.
+    """
+    items = [r for r in list(rows or []) if isinstance(r, dict)]
+    limit = max(1, int(limit))
+    if len(items) <= limit:
+        return [dict(r, omitted=0) for r in items]
+    n = len(items)
+    priority: list[int] = [0, n - 1]
+    priority += [i for i, row in enumerate(items) if best_epoch is not None and row.get("epoch") == best_epoch]
+    tail = max(1, limit // 2)
+    priority += range(n - 1, n - 1 - tail, -1)
+    spread = max(1, limit - tail)
+    priority += [int(k * (n - tail) / spread) for k in range(1, spread)]
+    chosen = sorted(list(dict.fromkeys(i for i in priority if 0 <= i < n))[:limit])
+    out: list[dict[str, Any]] = []
+    previous = -1
+    for i in chosen:
+        out.append(dict(items[i], omitted=i - previous - 1))
+        previous = i
+    return out
+
+
+def summary_view(details: Any) -> dict[str, Any]:
+    """Normalise a summary event's details for templates (see `alertcb.summary.summary_view`)."""
+    from alertcb.summary import summary_view as view
+
+    return view(details)
+
+
+def progress_view(details: Any) -> dict[str, Any]:
+    """Normalise a progress event's details for templates (see `alertcb.summary.progress_view`)."""
+    from alertcb.summary import progress_view as view
+
+    return view(details)
+
+
+def percent(value: Any, total: Any) -> str:
+    """``percent(3, 10)`` → ``30%`` (``—`` when unknown)."""
+    try:
+        share = float(value) / float(total)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return "—"
+    return f"{share * 100:.0f}%" if math.isfinite(share) else "—"
+
+
+FILTERS.update(
+    {
+        "sparkline": sparkline,
+        "epoch_rows": epoch_rows,
+        "summary_view": summary_view,
+        "progress_view": progress_view,
+        "percent": percent,
+    }
+)

@@ -1,0 +1,219 @@
+"""Progress digests: a short "where is training" message every so often.
+
+`ProgressDigest` adds one APScheduler interval job to the notifier's scheduler.
+The job is coalesced (``coalesce=True``, ``max_instances=1``) and its misfire
+grace is one interval, so after a stall (a suspended laptop, a GIL-bound step)
+at most one digest runs, never a backlog of them.
+
+Example:
+    >>> tracker = SummaryTracker(notifier)  # doctest: +SKIP
+    >>> digest = ProgressDigest(notifier, every="1h", tracker=tracker)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+import uuid
+from typing import Any
+
+from alertcb._guard import capture_internal_error
+from alertcb.errors import ConfigError
+from alertcb.events import Event, Severity
+from alertcb.filters import fmt_duration, fmt_metrics
+from alertcb.summary import NOT_ALERTS, SummaryTracker
+
+logger = logging.getLogger("alertcb")
+
+PROGRESS_TITLE = "training progress"
+MIN_INTERVAL_S = 1.0
+_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)", re.IGNORECASE)
+
+
+def parse_interval(every: Any) -> float:
+    """Seconds from ``"1h"``, ``"30m"``, ``"90s"``, ``"1h30m"``, ``"2d"``, ``"90"`` or a number.
+
+    Raises:
+        ConfigError: naming ``every``, for anything else or an interval under 1 s.
+    """
+    seconds: float | None = None
+    if isinstance(every, (int, float)) and not isinstance(every, bool):
+        seconds = float(every)
+    elif isinstance(every, str):
+        text = every.strip().lower()
+        try:
+            seconds = float(text)
+        except ValueError:
+            compact = text.replace(" ", "")
+            parts = _PART.findall(compact)
+            if parts and "".join(n + u for n, u in parts) == compact:
+                seconds = sum(float(n) * _UNITS[u.lower()] for n, u in parts)
+    if seconds is None or not math.isfinite(seconds) or seconds < MIN_INTERVAL_S:
+        raise ConfigError(
+            "every",
+            f"expected an interval like '1h', '30m', '90s' or seconds >= {MIN_INTERVAL_S:g}, got {every!r}",
+        )
+    return seconds
+
+
+class ProgressDigest:
+    """Emits a ``kind="progress"`` event every ``every``: epoch x/y, metrics, ETA, new alerts.
+
+    Args:
+        notifier: the `Notifier` (its ``scheduler`` runs the job).
+        every: the interval: ``"1h"`` (default), ``"30m"``, ``"90s"``, ``"1h30m"`` or seconds.
+        tracker: the run's `SummaryTracker`, the source of progress (epochs, steps,
+            metrics, ETA). Without one, digests report only uptime and alerts.
+        start: schedule the job now. Defaults to True.
+
+    Example:
+        >>> digest = ProgressDigest(notifier, every="30m", tracker=tracker)  # doctest: +SKIP
+        >>> digest.cancel()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        notifier: Any,
+        every: str | float = "1h",
+        tracker: SummaryTracker | None = None,
+        *,
+        start: bool = True,
+    ) -> None:
+        self.interval_s = parse_interval(every)
+        if tracker is not None and not callable(getattr(tracker, "progress", None)):
+            raise ConfigError("tracker", f"expected a SummaryTracker (with progress()), got {tracker!r}")
+        self.notifier = notifier
+        self.tracker = tracker
+        self.job_id = f"alertcb-progress-{uuid.uuid4().hex[:8]}"
+        self._lock = threading.Lock()
+        self._created = time.monotonic()
+        self._seen_by_kind: dict[str, int] = {}
+        self._own_by_kind: dict[str, int] = {}
+        self._job: Any = None
+        if tracker is None:
+            add_listener = getattr(notifier, "add_listener", None)
+            if callable(add_listener):
+                add_listener(self._on_event)
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Schedule the interval job (idempotent)."""
+        with self._lock:
+            if self._job is not None:
+                return
+            self._job = self.notifier.scheduler.add_job(
+                self._tick,
+                trigger="interval",
+                seconds=self.interval_s,
+                id=self.job_id,
+                name="alertcb progress digest",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=max(1, int(self.interval_s)),
+                replace_existing=True,
+            )
+
+    def cancel(self) -> None:
+        """Remove the job; no more digests. Safe to call twice or after the scheduler stopped."""
+        with self._lock:
+            job, self._job = self._job, None
+        if job is not None:
+            try:
+                job.remove()
+            except Exception as exc:  # noqa: BLE001 - JobLookupError / scheduler shut down
+                logger.debug("alertcb: progress digest job already gone: %s", exc)
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, Event) and event.kind not in NOT_ALERTS and not event.resolved:
+            with self._lock:
+                self._own_by_kind[event.kind] = self._own_by_kind.get(event.kind, 0) + 1
+
+    def _tick(self) -> None:
+        try:
+            self.emit_now()
+        except Exception as exc:  # noqa: BLE001 - a scheduler job must not die
+            capture_internal_error("progress digest", exc)
+
+    def build_event(self) -> Event | None:
+        """The digest event as of now, or None while training is not running."""
+        if self.tracker is not None:
+            snapshot = self.tracker.progress()
+            if not snapshot.get("running"):
+                return None
+            by_kind = dict(snapshot.get("alerts_by_kind") or {})
+        else:
+            with self._lock:
+                by_kind = dict(self._own_by_kind)
+            snapshot = {
+                "running": True,
+                "elapsed_s": time.monotonic() - self._created,
+                "alerts_total": sum(by_kind.values()),
+                "alerts_by_kind": by_kind,
+            }
+        with self._lock:
+            since = {k: v - self._seen_by_kind.get(k, 0) for k, v in by_kind.items()}
+            since = {k: v for k, v in sorted(since.items(), key=lambda kv: (-kv[1], kv[0])) if v > 0}
+            self._seen_by_kind = by_kind
+        details: dict[str, Any] = dict(snapshot)
+        details["alerts_since"] = {"total": sum(since.values()), "by_kind": since}
+        details["interval_s"] = self.interval_s
+        details["percent"] = _percent(snapshot)
+        metrics = snapshot.get("metrics") or {}
+        steps_done = snapshot.get("steps_done")
+        return Event(
+            kind="progress",
+            title=PROGRESS_TITLE,
+            message=progress_message(details),
+            severity=Severity.INFO,
+            epoch=snapshot.get("epoch"),
+            step=steps_done - 1 if isinstance(steps_done, int) and steps_done > 0 else None,
+            metrics=metrics,
+            details=details,
+        )
+
+    def emit_now(self) -> Event | None:
+        """Build and emit a digest now (what the job does). Returns it, or None when skipped."""
+        event = self.build_event()
+        if event is not None:
+            self.notifier.emit(event)
+        return event
+
+    def __repr__(self) -> str:
+        return f"ProgressDigest(every={self.interval_s:g}s, scheduled={self._job is not None})"
+
+
+def _percent(snapshot: dict[str, Any]) -> float | None:
+    for done_key, total_key in (("steps_done", "steps_planned"), ("epochs_done", "epochs_planned")):
+        done, total = snapshot.get(done_key), snapshot.get(total_key)
+        if isinstance(done, (int, float)) and isinstance(total, (int, float)) and total > 0:
+            return max(0.0, min(100.0, 100.0 * done / total))
+    return None
+
+
+def progress_message(details: dict[str, Any]) -> str:
+    """One line: ``epoch 4/10 (35%) · ETA 5m 2s · loss=0.12, val_loss=0.2 · 2 new alerts``."""
+    parts: list[str] = []
+    epoch, planned = details.get("epoch"), details.get("epochs_planned")
+    if isinstance(epoch, int):
+        current = min(epoch + 1, planned) if isinstance(planned, int) and planned > 0 else epoch + 1
+        text = f"epoch {current}/{planned}" if planned else f"epoch {current}"
+        percent = details.get("percent")
+        if isinstance(percent, float):
+            text += f" ({percent:.0f}%)"
+        parts.append(text)
+    eta = details.get("eta_s")
+    if isinstance(eta, (int, float)):
+        parts.append(f"ETA {fmt_duration(eta)}")
+    elif isinstance(details.get("elapsed_s"), (int, float)):
+        parts.append(f"running {fmt_duration(details['elapsed_s'])}")
+    metrics = details.get("metrics")
+    if metrics:
+        parts.append(fmt_metrics(metrics, 6))
+    new = details.get("alerts_since", {}).get("total", 0)
+    parts.append(f"{new} new alert{'s' if new != 1 else ''}" if new else "no new alerts")
+    return " · ".join(parts)
