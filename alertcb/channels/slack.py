@@ -1,0 +1,204 @@
+"""Slack incoming webhook: Block Kit blocks plus a ``text`` fallback, within every limit.
+
+The body template (``slack/<group>.mrkdwn.j2``) is split into section blocks on blank
+lines (``` fences are kept whole); long paragraphs are cut into several sections.
+Lengths are counted in UTF-16 code units, which is never less than Slack's count.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, ClassVar
+
+from alertcb.channels import _common as c
+from alertcb.channels.base import (
+    Channel,
+    Notification,
+    Outcome,
+    SendContext,
+    TransportError,
+    check_url,
+    classify_http,
+    post_json,
+)
+from alertcb.filters import ELLIPSIS, strip_control
+from alertcb.redact import Secret, redact_url
+
+MAX_BLOCKS = 50
+MAX_SECTION_CHARS = 3000
+MAX_HEADER_CHARS = 150
+MAX_FIELDS = 10
+MAX_FIELD_CHARS = 2000
+MAX_TEXT_CHARS = 40_000
+FENCE = "```"
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,4}$")
+
+
+class Slack(Channel):
+    """Sends alerts to a Slack incoming webhook.
+
+    Args:
+        webhook_url: the webhook URL (``https://hooks.slack.com/services/T…/B…/…``) or a
+            proxy/test endpoint. A secret: it is never shown.
+        allow_insecure_http: allow ``http://`` to a non-loopback host. Defaults to False.
+        name, min_severity, kinds, rate_limit_per_min: see `Channel`.
+
+    Example:
+        >>> Slack(webhook_url=os.environ["SLACK_WEBHOOK_URL"], min_severity="warning")  # doctest: +SKIP
+    """
+
+    type: ClassVar[str] = "slack"
+    default_rate_limit_per_min: ClassVar[float | None] = 60
+    default_burst: ClassVar[int] = 3
+
+    def __init__(
+        self,
+        *,
+        webhook_url: str | Secret,
+        allow_insecure_http: bool = False,
+        name: str | None = None,
+        min_severity: str = "info",
+        kinds: list[str] | None = None,
+        rate_limit_per_min: float | None = None,
+    ) -> None:
+        super().__init__(name=name, min_severity=min_severity, kinds=kinds, rate_limit_per_min=rate_limit_per_min)
+        url = c.secret("webhook_url", webhook_url)
+        assert url is not None
+        check_url("webhook_url", url, allow_insecure_http=c.flag("allow_insecure_http", allow_insecure_http))
+        c.url_credentials(url.get())
+        path = url.get().split("://", 1)[-1].partition("/")[2]
+        if len(path) >= 8:
+            Secret(path)  # the path (T…/B…/token) is the credential: mask it wherever it shows up
+        self._url = url
+
+    def build_payload(self, notification: Notification, ctx: SendContext) -> dict[str, Any]:
+        """The JSON body: ``text`` fallback, a header block and section blocks."""
+        header = render_line(c.render_part(ctx, "slack", notification, "header.txt.j2"))
+        body = c.render_part(ctx, "slack", notification, "mrkdwn.j2")
+        fallback = strip_control(c.render_part(ctx, "slack", notification, "fallback.txt.j2")).strip()
+        return build_payload(header, body, fallback or header or notification.event.title or "alertcb alert")
+
+    def send(self, notification: Notification, ctx: SendContext) -> Outcome:
+        try:
+            response = post_json(ctx, self._url.get(), self.build_payload(notification, ctx))
+        except TransportError as exc:
+            return Outcome.retry(str(exc))
+        return classify_response(response.status_code, response.headers, response.text)
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out["webhook_url"] = redact_url(self._url.get())
+        return out
+
+
+def classify_response(status: int, headers: Any, text: str) -> Outcome:
+    """200 ``ok`` is delivered; 429 (with Retry-After) and 5xx retry; other 4xx are permanent."""
+    if 200 <= status < 300:
+        body = text.strip()
+        if body in ("ok", ""):
+            return Outcome.delivered()
+        try:
+            if json.loads(body).get("ok") is True:  # workflow webhooks answer {"ok": true}
+                return Outcome.delivered()
+        except (ValueError, AttributeError):
+            pass
+        return Outcome.permanent(f"Slack: HTTP {status} with an unexpected body: {body[:100]}")
+    return classify_http(status, headers, text)
+
+
+# --- the block builder --------------------------------------------------------------------
+
+
+def slack_len(text: str) -> int:
+    """Length in UTF-16 code units (≥ code points: a safe measure for Slack's limits)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def cut(text: str, limit: int, marker: str = ELLIPSIS) -> str:
+    """Cut escaped mrkdwn to ``limit`` units without splitting an entity, a link or a code fence."""
+    if slack_len(text) <= limit:
+        return text
+    budget = limit - slack_len(marker) - len(FENCE) - 1
+    out = text.encode("utf-16-le", "surrogatepass")[: max(0, budget) * 2].decode("utf-16-le", "ignore")
+    out = _PARTIAL_ENTITY.sub("", out)
+    lt, gt = out.rfind("<"), out.rfind(">")
+    if lt > gt:  # an unclosed <link|text>
+        out = out[:lt]
+    out += marker
+    if out.count(FENCE) % 2:
+        out += "\n" + FENCE
+    return out
+
+
+def render_line(text: str) -> str:
+    """One plain-text line for the header block (≤ 150 chars)."""
+    line = " ".join(strip_control(text).split())
+    if slack_len(line) <= MAX_HEADER_CHARS:
+        return line
+    raw = line.encode("utf-16-le", "surrogatepass")[: (MAX_HEADER_CHARS - 1) * 2]
+    return raw.decode("utf-16-le", "ignore") + ELLIPSIS
+
+
+def paragraphs(mrkdwn: str) -> list[str]:
+    """Split on blank lines, except inside ``` fences."""
+    out: list[str] = []
+    current: list[str] = []
+    in_fence = False
+    for line in strip_control(mrkdwn).split("\n"):
+        if not in_fence and not line.strip():
+            if current:
+                out.append("\n".join(current))
+                current = []
+            continue
+        current.append(line)
+        if line.count(FENCE) % 2:
+            in_fence = not in_fence
+    if current:
+        out.append("\n".join(current))
+    return out
+
+
+def pieces(paragraph: str, limit: int = MAX_SECTION_CHARS) -> list[str]:
+    """Split one paragraph into chunks of ≤ ``limit`` units at line boundaries (fences re-opened)."""
+    if slack_len(paragraph) <= limit:
+        return [paragraph]
+    budget = limit - 2 * (len(FENCE) + 1)
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in paragraph.split("\n"):
+        line = cut(line, budget)
+        if current and size + slack_len(line) + 1 > budget:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += slack_len(line) + 1
+    if current:
+        chunks.append("\n".join(current))
+    out: list[str] = []
+    open_fence = False
+    for chunk in chunks:
+        if open_fence:
+            chunk = FENCE + "\n" + chunk
+        if chunk.count(FENCE) % 2:
+            chunk += "\n" + FENCE
+            open_fence = True
+        else:
+            open_fence = False
+        out.append(cut(chunk, limit))
+    return out
+
+
+def build_payload(header: str, mrkdwn: str, fallback: str) -> dict[str, Any]:
+    """Assemble blocks within Slack's limits (≤ 50 blocks, sections ≤ 3000, header ≤ 150)."""
+    blocks: list[dict[str, Any]] = []
+    if header:
+        blocks.append({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}})
+    sections = [p for para in paragraphs(mrkdwn) for p in pieces(para) if p.strip()]
+    room = MAX_BLOCKS - len(blocks)
+    if len(sections) > room:
+        omitted = len(sections) - (room - 1)
+        sections = sections[: room - 1] + [f"_… {omitted} more section(s) omitted_"]
+    blocks.extend({"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in sections)
+    return {"text": cut(fallback, MAX_TEXT_CHARS), "blocks": blocks, "unfurl_links": False}

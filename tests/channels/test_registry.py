@@ -1,0 +1,70 @@
+"""The channel registry and constructor conventions the config loader relies on."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+
+import pytest
+
+import alertcb.channels
+from alertcb.channels import CHANNEL_TYPES, Alertmanager, Channel, Email, PagerDuty, Slack, Webhook, WeCom
+from alertcb.config import parse_config
+from alertcb.errors import ConfigError
+
+NEW_TYPES = {"wecom": WeCom, "slack": Slack, "email": Email, "webhook": Webhook, "pagerduty": PagerDuty, "alertmanager": Alertmanager}
+
+
+def test_registry_maps_type_names_to_classes() -> None:
+    """CHANNEL_TYPES has every built-in channel under its `type` name."""
+    assert NEW_TYPES.items() <= CHANNEL_TYPES.items()
+    assert all(name == cls.type for name, cls in CHANNEL_TYPES.items())
+
+
+def test_everything_is_exported() -> None:
+    """Each public name of alertcb.channels is in __all__, sorted."""
+    public = {n for n in dir(alertcb.channels) if not n.startswith("_") and n[0].isupper()}
+    assert public <= set(alertcb.channels.__all__)
+    assert sorted(alertcb.channels.__all__) == alertcb.channels.__all__
+
+
+@pytest.mark.parametrize("cls", NEW_TYPES.values(), ids=NEW_TYPES.keys())
+def test_constructors_are_keyword_only_and_typed(cls: type[Channel]) -> None:
+    """Keyword-only parameters, all type-hinted, no **kwargs, and the Channel options explicit."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    assert all(p.kind is p.KEYWORD_ONLY for p in params)
+    hints = typing.get_type_hints(cls.__init__)
+    assert all(p.name in hints for p in params)
+    assert {"name", "min_severity", "kinds", "rate_limit_per_min"} <= {p.name for p in params}
+
+
+def test_service_budgets() -> None:
+    """Class attributes the dispatcher reads: rate limits and the Alertmanager re-send interval."""
+    assert (20, 60, 120) == (WeCom.default_rate_limit_per_min, Slack.default_rate_limit_per_min, PagerDuty.default_rate_limit_per_min)
+    assert 60.0 == Alertmanager.resend_interval_s
+    assert 15.0 == Alertmanager(urls=["http://127.0.0.1:9093"], resend_interval_s=15).resend_interval_s
+
+
+def test_config_builds_every_channel() -> None:
+    """A TOML-shaped config builds each type; describe() works for check-config."""
+    config = parse_config(
+        {
+            "channels": {
+                "team-wecom": {"type": "wecom", "key": "k-1234567890", "mention_all_on_critical": True},
+                "slack": {"type": "slack", "webhook_url": "https://hooks.slack.com/services/T1/B2/abcdefgh12345678", "min_severity": "warning"},
+                "mail": {"type": "email", "host": "smtp.example.com", "sender": "a@example.com", "to": ["b@example.com"], "kinds": ["summary"]},
+                "hook": {"type": "webhook", "url": "https://example.com/hook", "headers": {"X-Team": "ml"}, "secret": "s3cret-value"},
+                "oncall": {"type": "pagerduty", "routing_key": "a" * 32, "min_severity": "critical"},
+                "am": {"type": "alertmanager", "urls": ["http://127.0.0.1:9093"], "resend_interval_s": 30, "labels": {"team": "ml"}},
+            }
+        }
+    )
+    assert {"team-wecom", "slack", "mail", "hook", "oncall", "am"} == {c.name for c in config.channels}
+    assert config.describe()["channels"]["oncall"]["routing_key"] == "***"
+
+
+def test_config_error_is_prefixed_with_the_channel() -> None:
+    """A channel's ConfigError comes out as channels.<name>.<field>."""
+    with pytest.raises(ConfigError) as info:
+        parse_config({"channels": {"oncall": {"type": "pagerduty", "routing_key": "short"}}})
+    assert "channels.oncall.routing_key" == info.value.field

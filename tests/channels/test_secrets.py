@@ -1,0 +1,156 @@
+"""A canary secret in every URL, key and password never shows in reprs, describe(),
+ConfigError messages, Outcome reasons or logs, across failure modes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alertcb.channels import Alertmanager, Email, PagerDuty, Slack, Webhook, WeCom
+from alertcb.channels.base import Channel
+from alertcb.errors import ConfigError
+from alertcb.notification import Attachment
+from tests.conftest_services import (
+    PD_ROUTING_KEY,
+    SMTP_USER,
+    WECOM_KEY,
+    PagerDutyStandIn,
+    Receiver,
+    Reply,
+    Request,
+    SlackStandIn,
+    SmtpServer,
+    StandIn,
+    WeComStandIn,
+    free_port,
+    make_notification,
+    send_once,
+)
+
+CANARY = "CANARYsecret7f3a9c"
+
+
+def _echo(request: Request, status: int = 400) -> Reply:
+    """A hostile error page that reflects the request line, headers and body."""
+    reflected = f"{request.path}?{request.query} {request.headers} {request.body[:300]!r}"
+    return Reply(status, {"Retry-After": "1"}, f"error: {reflected}")
+
+
+def _channels(url: Callable[[str], str]) -> list[Channel]:
+    """Every HTTP channel with the canary in its credentials, pointed at ``url(kind)``."""
+    return [
+        WeCom(key=WECOM_KEY, webhook_url=url("wecom")),
+        Slack(webhook_url=url("slack")),
+        PagerDuty(routing_key=PD_ROUTING_KEY, url=url("pagerduty")),
+        Webhook(url=url("webhook") + f"?token={CANARY}-tok", headers={"Authorization": f"Bearer {CANARY}-bearer"}, secret=f"{CANARY}-hmac"),
+        Alertmanager(urls=[url("alertmanager").replace("http://", f"http://user:{CANARY}-basic@")]),
+    ]
+
+
+def _assert_clean(*texts: Any) -> None:
+    for text in texts:
+        assert CANARY not in str(text), text
+
+
+def test_repr_and_describe_hide_secrets(tmp_path: Path) -> None:
+    """repr(), str() and describe() of every channel are free of the canary."""
+    channels = _channels(lambda kind: f"https://{kind}.example.com/hook/{CANARY}-path")
+    channels.append(Email(host="smtp.example.com", sender="a@example.com", to=["b@example.com"], username="u", password=f"{CANARY}-pw"))
+    for channel in channels:
+        _assert_clean(repr(channel), str(channel), json.dumps(channel.describe(), ensure_ascii=False))
+
+
+@pytest.mark.parametrize("fault", ["echo", "refused", "hang", "reset", 500, 429])
+def test_outcome_reasons_and_logs_are_clean(fault: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Whatever goes wrong, the reason and the alertcb log never contain a secret."""
+    server = StandIn()
+    server.start()
+    dead_port = free_port()
+    try:
+        if fault == "echo":
+            server.fail_for(60, _echo)
+        elif fault != "refused":
+            server.fail_for(60, fault if fault != 429 else (lambda request: _echo(request, 429)))
+        base = server.base_url if fault != "refused" else f"http://127.0.0.1:{dead_port}"
+        channels = _channels(lambda kind: f"{base}/{kind}/{CANARY}-path")
+        note = make_notification(attachments=(Attachment("x.png", "image/png", b"\x89PNG" + b"\0" * 3 * 1024 * 1024),))
+        with caplog.at_level(logging.DEBUG, logger="alertcb"):
+            for channel in channels:
+                outcome = send_once(channel, note, timeout_s=0.3)
+                assert "delivered" != outcome.verdict
+                _assert_clean(outcome.reason, repr(outcome))
+    finally:
+        server.stop()
+    _assert_clean(*(r.getMessage() for r in caplog.records if r.name == "alertcb"))
+
+
+def test_stand_ins_receive_the_real_secrets(
+    wecom_server: WeComStandIn, slack_server: SlackStandIn, pagerduty_server: PagerDutyStandIn, receiver: Receiver
+) -> None:
+    """Masking is only for display: the services get the real key, URL and routing key."""
+    for channel in (
+        WeCom(key=WECOM_KEY, webhook_url=wecom_server.url),
+        Slack(webhook_url=slack_server.url),
+        PagerDuty(routing_key=PD_ROUTING_KEY, url=pagerduty_server.url),
+        Webhook(url=receiver.url, secret=f"{CANARY}-hmac"),
+    ):
+        assert "delivered" == send_once(channel, make_notification()).verdict
+
+
+def test_smtp_failures_are_clean(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Bad password, TLS failure and a dead server: no password in reasons or logs."""
+    server = SmtpServer(tmp_path, SMTP_USER, "right-password")
+    server.start()
+    try:
+        outcomes = []
+        with caplog.at_level(logging.DEBUG, logger="alertcb"):
+            for ca_file in (server.ca_file, None):
+                channel = Email(
+                    host="127.0.0.1", port=server.port, sender="a@example.com", to=["b@example.com"],
+                    username=SMTP_USER, password=f"{CANARY}-pw", ca_file=ca_file,
+                )
+                outcomes.append(send_once(channel, make_notification()))
+            dead = Email(host="127.0.0.1", port=free_port(), sender="a@example.com", to=["b@example.com"], username="u", password=f"{CANARY}-pw", security="ssl")
+            outcomes.append(send_once(dead, make_notification()))
+    finally:
+        server.stop()
+    assert ["permanent", "permanent", "retry"] == [o.verdict for o in outcomes]
+    _assert_clean(*(o.reason for o in outcomes), *(r.getMessage() for r in caplog.records))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: WeCom(webhook_url=f"http://remote.example.com/send?key={CANARY}"),
+        lambda: WeCom(webhook_url=f"ftp://remote.example.com/{CANARY}"),
+        lambda: Slack(webhook_url=f"http://hooks.example.com/services/{CANARY}"),
+        lambda: Slack(webhook_url=f"https://hooks.example.com:bad/{CANARY}"),
+        lambda: PagerDuty(routing_key=f"{CANARY}-too-long-for-a-routing-key"),
+        lambda: Webhook(url=f"http://remote.example.com/{CANARY}"),
+        lambda: Webhook(url="https://x.example.com", headers={"X-Token": f"{CANARY}\r\nX: y"}),
+        lambda: Alertmanager(urls=[f"http://am.example.com/{CANARY}"]),
+        lambda: Email(host="h.example.com", sender="a@example.com", to=["b@example.com"], password=f"{CANARY}-pw"),
+    ],
+)
+def test_config_errors_never_echo_secrets(build: Callable[[], Channel]) -> None:
+    """ConfigError messages name the field, not the secret value."""
+    with pytest.raises(ConfigError) as info:
+        build()
+    _assert_clean(str(info.value), repr(info.value))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="httpx logs every request URL at INFO on the 'httpx' logger; alertcb.redact.install_log_filter "
+    "only scrubs the 'alertcb' logger (lead: also attach ScrubFilter to 'httpx' and 'httpcore')",
+)
+def test_third_party_loggers_do_not_leak_webhook_urls(wecom_server: WeComStandIn, caplog: pytest.LogCaptureFixture) -> None:
+    """With the root logger at INFO (a common setup), no log record anywhere holds the key."""
+    with caplog.at_level(logging.DEBUG):
+        send_once(WeCom(key=WECOM_KEY, webhook_url=wecom_server.url), make_notification())
+    _assert_clean(*(r.getMessage() for r in caplog.records))
