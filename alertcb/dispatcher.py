@@ -17,9 +17,11 @@ Accounting, exact at any moment: ``emitted == processed + sum(dropped) + pending
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import queue
 import random
 import threading
 import time
@@ -32,7 +34,7 @@ from typing import Any
 from alertcb._guard import capture_internal_error, guarded
 from alertcb.channels.base import Channel, Outcome, SendContext, TransportError
 from alertcb.events import Event, RunInfo
-from alertcb.grouping import Grouper
+from alertcb.grouping import UNGROUPED_KINDS, Grouper
 from alertcb.notification import Attachment, Notification
 from alertcb.outbox import Outbox
 from alertcb.redact import scrub
@@ -43,6 +45,11 @@ logger = logging.getLogger("alertcb")
 
 #: Most events kept in one digest; the rest are counted in ``suppressed``.
 DIGEST_MAX_EVENTS = 20
+#: Notifications queued for one destination before the waiting ones are merged into a digest
+#: (keeps memory flat while a destination is down or hung).
+LANE_MAX_QUEUE = 200
+#: How many more times a re-sending destination (Alertmanager) gets each resolve.
+RESOLVE_RESENDS = 3
 #: Events of one incident written to events.jsonl before repeats are only counted.
 MAX_LOGGED_REPEATS = 100
 
@@ -84,11 +91,10 @@ class TokenBucket:
         self.stamp = now
         return self.level
 
-    def take(self, now: float) -> bool:
-        if self.tokens(now) >= 1.0:
-            self.level -= 1.0
-            return True
-        return False
+    def take(self, now: float, cost: int = 1) -> None:
+        """Spend ``cost`` tokens (the level may go below zero: later sends wait longer)."""
+        self.tokens(now)
+        self.level -= cost
 
     def wait_s(self, now: float) -> float:
         return max(0.0, (1.0 - self.tokens(now)) / self.rate_per_s)
@@ -102,6 +108,7 @@ class Delivery:
     deadline: float
     attempts: int = 0
     merged: int = 1  # notifications this delivery stands for (digests)
+    resend: bool = False  # a periodic refresh (Alertmanager), not a new notification
 
 
 class Lane:
@@ -117,15 +124,42 @@ class Lane:
         self.digestible = bool(getattr(channel, "supports_digest", True))
         self.resend_interval_s: float | None = getattr(channel, "resend_interval_s", None)
         self.live: dict[str, tuple[Notification, float]] = {}  # fingerprint -> (last sent, when)
+        self.live_resolved: dict[str, tuple[Notification, float, int]] = {}  # ... resends left
         self.delivered = 0
         self.retried = 0
         self.coalesced = 0
         self.enqueued = 0
         self.failed: Counter[str] = Counter()
         self.last_error = ""
+        self.in_flight: Delivery | None = None
+        self.jobs: queue.SimpleQueue[Callable[[], None] | None] | None = None
+        self.thread: threading.Thread | None = None
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on this destination's sender thread (started lazily)."""
+        if self.thread is None or self.jobs is None:
+            self.jobs = queue.SimpleQueue()
+            self.thread = threading.Thread(
+                target=_sender_loop, args=(self.jobs,), name=f"alertcb-send-{self.name}", daemon=True
+            )
+            self.thread.start()
+        self.jobs.put(job)
+
+    def stop(self, timeout_s: float) -> bool:
+        """Stop the sender thread; False if it is stuck in an attempt."""
+        if self.thread is None or self.jobs is None:
+            return True
+        self.jobs.put(None)
+        self.thread.join(timeout_s)
+        return not self.thread.is_alive()
+
+    def forget_threads(self) -> None:
+        self.in_flight = None
+        self.jobs = None
+        self.thread = None
 
     def next_due(self, now: float) -> float | None:
-        if not self.queue:
+        if not self.queue or self.in_flight is not None:
             return None
         due = max(self.queue[0].next_at, self.blocked_until)
         if self.bucket is not None and due <= now:
@@ -145,6 +179,14 @@ class Lane:
             "rate_limited_until": blocked,
             "last_error": self.last_error,
         }
+
+
+def _sender_loop(jobs: queue.SimpleQueue[Callable[[], None] | None]) -> None:
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        job()
 
 
 _live: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
@@ -219,6 +261,7 @@ class Dispatcher:
         self._flushing = 0
         self._thread: threading.Thread | None = None
         self._http: Any = None
+        self._results: deque[tuple[Lane, Delivery, Outcome]] = deque()
         self._recovered = False
         self._recovery_pending = 0  # set to 1 by __init__ when an outbox must be checked
 
@@ -340,7 +383,7 @@ class Dispatcher:
         if self._flushing and self.grouper.waiting():
             timeout = 0.0
         self._sleeping = True
-        if not self._inbox and not self._stop and timeout > 0:
+        if not self._inbox and not self._results and not self._stop and timeout > 0:
             self._wake.wait(timeout)
         self._sleeping = False
         self._wake.clear()
@@ -351,6 +394,10 @@ class Dispatcher:
             guarded("outbox recovery", self._recover)
             self._backlog = sum(len(lane.queue) for lane in self.lanes)
             self._recovery_pending = 0
+        while self._results:
+            lane, delivery, outcome = self._results.popleft()
+            lane.in_flight = None
+            guarded(f"settle {lane.name}", self._settle, lane, delivery, outcome, time.monotonic())
         batch: list[Event] = []
         with self._lock:
             while self._inbox and len(batch) < 2000:
@@ -405,6 +452,8 @@ class Dispatcher:
             for lane in targets:
                 lane.enqueued += 1
                 lane.queue.append(Delivery(note, [ids.get(lane.name, 0)], now, now + self.policy.deadline_s))
+                if len(lane.queue) > LANE_MAX_QUEUE and lane.digestible:
+                    self._coalesce(lane, now, force=True)
 
     def _recover(self) -> None:
         if self.outbox is None:
@@ -424,24 +473,41 @@ class Dispatcher:
 
     # ---------------------------------------------------------------- delivery
     def _pump(self, lane: Lane) -> None:
-        for _ in range(20):  # bounded work per loop keeps lanes fair
-            now = time.monotonic()
-            if not lane.queue or lane.queue[0].next_at > now or lane.blocked_until > now:
+        """Start the next attempt for ``lane`` if one is due, allowed and none is in flight."""
+        now = time.monotonic()
+        if lane.in_flight is not None or not lane.queue:
+            return
+        if lane.queue[0].next_at > now or lane.blocked_until > now:
+            return
+        if lane.bucket is not None:
+            tokens = lane.bucket.tokens(now)
+            if tokens < 1.0:
                 return
-            if lane.bucket is not None:
-                tokens = lane.bucket.tokens(now)
-                if tokens < 1.0:
-                    return
-                if lane.digestible and len(lane.queue) > 1 and (tokens < len(lane.queue) or self._flushing):
-                    self._coalesce(lane, now)
-                lane.bucket.take(now)
-            elif lane.digestible and len(lane.queue) > 200:
+            if lane.digestible and len(lane.queue) > 1 and (tokens < len(lane.queue) or self._flushing):
                 self._coalesce(lane, now)
-            self._attempt(lane, lane.queue[0])
+            cost = lane.channel.messages_per_send(lane.queue[0].notification)
+            if tokens < min(cost, lane.bucket.capacity):
+                return
+            lane.bucket.take(now, cost)
+        elif lane.digestible and len(lane.queue) > LANE_MAX_QUEUE:
+            self._coalesce(lane, now)
+        delivery = lane.queue[0]
+        lane.in_flight = delivery
+        ctx = SendContext(self._client(), self.renderer.render, self.policy.attempt_timeout_s)
+        lane.submit(lambda: self._results_append(lane, delivery, self._attempt(lane, delivery, ctx)))
 
-    def _coalesce(self, lane: Lane, now: float) -> None:
-        """Merge the due, attachment-free notifications of ``lane`` into one digest."""
-        mergeable = [d for d in lane.queue if d.next_at <= now and not d.notification.attachments]
+    def _results_append(self, lane: Lane, delivery: Delivery, outcome: Outcome) -> None:
+        self._results.append((lane, delivery, outcome))
+        self._wake.set()
+
+    def _coalesce(self, lane: Lane, now: float, *, force: bool = False) -> None:
+        """Merge the due (all, if ``force``), attachment-free notifications of ``lane`` into one
+        digest; the one in flight, if any, is left alone."""
+        mergeable = [
+            d
+            for d in lane.queue
+            if d is not lane.in_flight and (force or d.next_at <= now) and not d.notification.attachments
+        ]
         if len(mergeable) < 2:
             return
         events = sorted((e for d in mergeable for e in d.notification.events), key=lambda e: -e.severity)
@@ -454,13 +520,16 @@ class Dispatcher:
             merged=sum(d.merged for d in mergeable),
         )
         lane.coalesced += digest.merged
-        keep = [d for d in lane.queue if d not in mergeable]
+        merged_ids = {id(d) for d in mergeable}
+        keep = [d for d in lane.queue if id(d) not in merged_ids]
         lane.queue.clear()
+        if lane.in_flight is not None and keep and keep[0] is lane.in_flight:
+            lane.queue.append(keep.pop(0))  # the delivery in flight stays at the head
         lane.queue.append(digest)
         lane.queue.extend(keep)
 
-    def _attempt(self, lane: Lane, delivery: Delivery) -> None:
-        ctx = SendContext(self._client(), self.renderer.render, self.policy.attempt_timeout_s)
+    def _attempt(self, lane: Lane, delivery: Delivery, ctx: SendContext) -> Outcome:
+        """One attempt, on the lane's sender thread. Never raises."""
         try:
             outcome = lane.channel.send(delivery.notification, ctx)
         except TransportError as exc:
@@ -468,13 +537,14 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - a broken channel must not kill the thread
             capture_internal_error(f"channel {lane.name}", exc)
             outcome = Outcome.retry(f"channel error {type(exc).__name__}: {scrub(str(exc))}")
-        self._settle(lane, delivery, outcome, time.monotonic())
+        return outcome
 
     def _settle(self, lane: Lane, delivery: Delivery, outcome: Outcome, now: float) -> None:
         if outcome.verdict == "delivered":
-            lane.queue.popleft()
+            _remove(lane.queue, delivery)
             lane.delivered += delivery.merged
-            self._remember_live(lane, delivery.notification, now)
+            if not delivery.resend:
+                self._remember_live(lane, delivery.notification, now)
             self._outbox_done(delivery, "delivered", "")
             return
         lane.last_error = outcome.reason
@@ -494,7 +564,7 @@ class Dispatcher:
                     delivery.attempts,
                 )
             return
-        lane.queue.popleft()
+        _remove(lane.queue, delivery)
         why = "permanent" if outcome.verdict == "permanent" else "deadline"
         lane.failed[why] += delivery.merged
         logger.error("alertcb: giving up on a notification to %s (%s): %s", lane.name, why, outcome.reason)
@@ -506,32 +576,49 @@ class Dispatcher:
 
     # ---------------------------------------------------------------- periodic re-send (Alertmanager)
     def _remember_live(self, lane: Lane, note: Notification, now: float) -> None:
-        if lane.resend_interval_s is None or note.digest:
+        """Track what a re-sending destination (Alertmanager) must refresh: firing incidents
+        until they resolve, and each resolve `RESOLVE_RESENDS` more times."""
+        if lane.resend_interval_s is None:
             return
-        event = note.event
-        if event.resolved:
-            lane.live.pop(event.fingerprint, None)
-        elif event.kind not in ("summary", "progress", "test"):
-            lane.live[event.fingerprint] = (note, now)
+        for event in note.events:
+            if event.kind in UNGROUPED_KINDS:
+                continue
+            single = Notification(events=(event,))
+            if event.resolved:
+                lane.live.pop(event.fingerprint, None)
+                lane.live_resolved[event.fingerprint] = (single, now, RESOLVE_RESENDS)
+            else:
+                lane.live_resolved.pop(event.fingerprint, None)
+                lane.live[event.fingerprint] = (single, now)
 
     def _resend_times(self) -> list[float]:
         return [
             when + lane.resend_interval_s
             for lane in self.lanes
             if lane.resend_interval_s is not None
-            for _, when in lane.live.values()
+            for when in (
+                *(w for _, w in lane.live.values()),
+                *(w for _, w, _ in lane.live_resolved.values()),
+            )
         ]
 
     def _schedule_resends(self, now: float) -> None:
         for lane in self.lanes:
             interval = lane.resend_interval_s
-            if interval is None or not lane.live:
+            if interval is None or not (lane.live or lane.live_resolved):
                 continue
-            queued = {d.notification.event.fingerprint for d in lane.queue}
+            queued = {e.fingerprint for d in lane.queue for e in d.notification.events}
             for fingerprint, (note, when) in list(lane.live.items()):
                 if now - when >= interval and fingerprint not in queued:
                     lane.live[fingerprint] = (note, now)
-                    lane.queue.append(Delivery(Notification(events=note.events), [0], now, now + interval))
+                    lane.queue.append(Delivery(note, [0], now, now + interval, resend=True))
+            for fingerprint, (note, when, left) in list(lane.live_resolved.items()):
+                if now - when >= interval and fingerprint not in queued:
+                    if left <= 1:
+                        del lane.live_resolved[fingerprint]
+                    else:
+                        lane.live_resolved[fingerprint] = (note, now, left - 1)
+                    lane.queue.append(Delivery(note, [0], now, now + interval, resend=True))
 
     # ---------------------------------------------------------------- resources
     def _client(self) -> Any:
@@ -549,7 +636,8 @@ class Dispatcher:
 
     def _shutdown(self) -> None:
         for lane in self.lanes:
-            guarded("channel close", lane.channel.close)
+            if lane.stop(0.2):  # a sender stuck in an attempt keeps its channel open
+                guarded("channel close", lane.channel.close)
         if self._http is not None:
             guarded("http close", self._http.close)
             self._http = None
@@ -568,6 +656,8 @@ class Dispatcher:
         for lane in self.lanes:
             lane.queue.clear()
             lane.live.clear()
+            lane.live_resolved.clear()
+            lane.forget_threads()
         if self.outbox is not None:
             self.outbox.forget_after_fork()
             self._recovered = True  # the parent's rows are the parent's business
@@ -577,6 +667,14 @@ class Dispatcher:
     @property
     def outbox_path(self) -> Path | None:
         return self.outbox.path if self.outbox is not None else None
+
+
+def _remove(items: deque[Delivery], delivery: Delivery) -> None:
+    if items and items[0] is delivery:
+        items.popleft()
+    else:
+        with contextlib.suppress(ValueError):
+            items.remove(delivery)
 
 
 def _version() -> str:

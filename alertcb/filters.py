@@ -45,8 +45,10 @@ def truncate_bytes(text: Any, limit: int, marker: str = ELLIPSIS) -> str:
     raw = text.encode("utf-8")
     if len(raw) <= limit:
         return text
-    budget = max(0, limit - len(marker.encode("utf-8")))
-    return raw[:budget].decode("utf-8", "ignore") + marker
+    marker_bytes = len(marker.encode("utf-8"))
+    if limit < marker_bytes:  # no room for the marker itself
+        return raw[: max(0, limit)].decode("utf-8", "ignore")
+    return raw[: limit - marker_bytes].decode("utf-8", "ignore") + marker
 
 
 def utf8_len(text: str) -> int:

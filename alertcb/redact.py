@@ -117,8 +117,13 @@ class ScrubFilter(logging.Filter):
         return True
 
 
+#: Loggers that may print request URLs (httpx logs ``HTTP Request: POST <url>`` at INFO).
+SCRUBBED_LOGGERS = ("alertcb", "httpx", "httpcore", "httpcore.connection", "httpcore.http11", "apscheduler")
+
+
 def install_log_filter() -> None:
-    """Attach `ScrubFilter` to the ``alertcb`` logger (idempotent)."""
-    logger = logging.getLogger("alertcb")
-    if not any(isinstance(f, ScrubFilter) for f in logger.filters):
-        logger.addFilter(ScrubFilter())
+    """Attach `ScrubFilter` to alertcb's logger and to the HTTP client's loggers (idempotent)."""
+    for name in SCRUBBED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ScrubFilter) for f in logger.filters):
+            logger.addFilter(ScrubFilter())

@@ -70,7 +70,10 @@ class Renderer:
         self.env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml"), default=False),
+            # Templates are named like "alert.html.j2": escape by the extension before ".j2".
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"), default=False
+            ),
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,

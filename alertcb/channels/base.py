@@ -129,6 +129,10 @@ class Channel:
         """Make one attempt to deliver ``notification``; classify the result."""
         raise NotImplementedError
 
+    def messages_per_send(self, notification: Notification) -> int:
+        """How many messages one `send` of ``notification`` posts (rate-limit cost). Defaults to 1."""
+        return 1
+
     def close(self) -> None:
         """Release resources (connections). Called once by the dispatcher."""
 

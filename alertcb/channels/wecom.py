@@ -155,6 +155,15 @@ class WeCom(Channel):
             self._send_images(notification, ctx)
         return outcome
 
+    def messages_per_send(self, notification: Notification) -> int:
+        """The text message plus one ``image`` message per sendable image (the rate-limit cost)."""
+        return 1 + len(self._images(notification)) if self.send_images else 1
+
+    def _images(self, notification: Notification) -> list[Any]:
+        return [
+            a for a in notification.attachments if a.content_type in IMAGE_TYPES and len(a.data) <= IMAGE_MAX_BYTES
+        ]
+
     def _send_images(self, notification: Notification, ctx: SendContext) -> None:
         # Images are extras: the text already arrived, so a failed image is logged, not
         # retried (a retry would repeat the text).

@@ -180,16 +180,7 @@ def test_wecom_45009_for_a_while_then_recovery(stand: Stand, tmp_path: Path) -> 
         assert when is not None and when - injected < 1.0, name
 
 
-SERIAL_DISPATCHER = pytest.mark.xfail(
-    strict=True,
-    reason="dispatcher._pump attempts every lane on one thread: a hung destination delays the lanes "
-    "after it by attempt_timeout_s (lead: one worker per lane, or a pool)",
-)
-
-
-@pytest.mark.parametrize(
-    "target", [pytest.param(t, marks=SERIAL_DISPATCHER) if t != DESTINATIONS[-1] else t for t in DESTINATIONS]
-)
+@pytest.mark.parametrize("target", DESTINATIONS)
 def test_hung_destination_does_not_delay_the_others(stand: Stand, tmp_path: Path, target: str) -> None:
     """One destination hangs (attempt timeout 2 s); the others deliver well before it times out."""
     notifier, injected = _run_fault(stand, tmp_path, target, lambda s: s.fail_next("hang"), attempt_timeout_s=2.0)

@@ -144,11 +144,6 @@ def test_config_errors_never_echo_secrets(build: Callable[[], Channel]) -> None:
     _assert_clean(str(info.value), repr(info.value))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="httpx logs every request URL at INFO on the 'httpx' logger; alertcb.redact.install_log_filter "
-    "only scrubs the 'alertcb' logger (lead: also attach ScrubFilter to 'httpx' and 'httpcore')",
-)
 def test_third_party_loggers_do_not_leak_webhook_urls(wecom_server: WeComStandIn, caplog: pytest.LogCaptureFixture) -> None:
     """With the root logger at INFO (a common setup), no log record anywhere holds the key."""
     with caplog.at_level(logging.DEBUG):

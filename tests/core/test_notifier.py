@@ -38,8 +38,9 @@ def test_emit_never_blocks_and_queue_stays_bounded(tmp_path: Path) -> None:
             notifier.emit(spike(i))
             worst = max(worst, time.perf_counter() - t0)
         stats = notifier.stats()
-        assert stats["pending"] <= 1000 + 1
-        assert stats["dropped"]["queue_full"] >= 49_000 - 1000
+        assert stats["pending"] <= 1000 + 2000  # the queue bound + one batch being handled
+        assert stats["dropped"].get("queue_full", 0) > 0  # a tight loop outruns the dispatcher
+        assert len(notifier._dispatcher.lanes[0].queue) <= 201  # waiting ones merge into a digest
         assert worst < 0.5  # loose: a blocking emit would take forever here
     finally:
         assert notifier.close(timeout_s=0.5) > 0
