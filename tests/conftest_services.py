@@ -100,7 +100,7 @@ def make_event(**fields: Any) -> Any:
         "message": "loss became NaN at step 1,234 (last finite value 0.4131)",
         "severity": "critical",
         "run": RunInfo(name="exp42", host="gpu-07", worker="worker:0", job="sweep-3", labels={"team": "ml"}),
-        "epoch": 3,
+        "epoch": 2,  # shown 1-based: "epoch 3"
         "step": 1234,
         "metrics": {"loss": math.nan, "accuracy": 0.8125},
         "details": {"median": 0.4131, "threshold": 10.0},

@@ -23,7 +23,7 @@ RENDERER = Renderer(link_url="https://dash.example/run/42", run_dir="/runs/exp42
 def _notes(kind: str) -> list[Notification]:
     run = RunInfo(name="exp42", host="gpu-07", worker="worker:1", job="sweep")
     full = Event(
-        kind=kind, title="loss is NaN", message="line one\nline two", severity="critical", run=run, epoch=3, step=1234,
+        kind=kind, title="loss is NaN", message="line one\nline two", severity="critical", run=run, epoch=2, step=1234,
         metrics={"loss": float("nan"), "val_loss": 0.5}, details={"median": 0.41, "traceback": "Traceback\n  File x\nValueError"},
     )
     bare = Event(kind=kind, title="bare", status="resolved", severity="info")

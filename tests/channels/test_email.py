@@ -46,7 +46,7 @@ def test_starttls_auth_and_alternatives(smtp_server: SmtpServer) -> None:
     (msg,) = smtp_server.messages
     assert "multipart/alternative" == msg.get_content_type()
     assert ["text/plain", "text/html"] == [p.get_content_type() for p in msg.iter_parts()]
-    assert "🔴 [critical] exp42 · loss is NaN at epoch 3" == msg["Subject"]
+    assert "🔴 [critical] exp42 · loss is NaN at epoch 3, step 1,234" == msg["Subject"]
     assert "alertcb <ml-alerts@example.com>" == msg["From"]
     assert ("oncall@example.com", "lead@example.com") == (msg["To"], msg["Cc"])
     assert msg["Date"] and msg["Message-ID"].endswith("@example.com>")
