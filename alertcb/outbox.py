@@ -16,15 +16,17 @@ import json
 import logging
 import os
 import socket
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alertcb.events import Event
 from alertcb.notification import Notification
+
+if TYPE_CHECKING:
+    import sqlite3
 
 logger = logging.getLogger("alertcb")
 
@@ -123,6 +125,8 @@ class Outbox:
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
+            import sqlite3  # lazily: keeps `import alertcb` fast
+
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False)
             for attempt in range(50):  # several Notifiers may open a new outbox at the same moment
@@ -279,6 +283,8 @@ class Outbox:
 
     def close(self) -> None:
         if self._db is not None:
+            import sqlite3
+
             try:
                 self._db.close()
             except sqlite3.Error:

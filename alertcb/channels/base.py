@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
-import ipaddress
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
@@ -157,6 +156,8 @@ def is_loopback(host: str | None) -> bool:
         return False
     if host.lower() in LOOPBACK_NAMES:
         return True
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:

@@ -68,3 +68,13 @@ def test_config_error_is_prefixed_with_the_channel() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config({"channels": {"oncall": {"type": "pagerduty", "routing_key": "short"}}})
     assert "channels.oncall.routing_key" == info.value.field
+
+
+def test_import_alertcb_does_not_load_channel_modules() -> None:
+    """`import alertcb` loads no channel module besides the console (they load on first use)."""
+    import subprocess
+    import sys
+
+    code = "import sys, alertcb; print(sorted(m for m in sys.modules if m.startswith('alertcb.channels.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['alertcb.channels.base', 'alertcb.channels.console']"
