@@ -45,9 +45,9 @@ def __getattr__(name: str) -> _typing.Any:
 CHANNEL_TYPES: dict[str, type[Channel]]
 
 __all__ = [
-    "CHANNEL_TYPES",
     "Alertmanager",
     "Attachment",
+    "CHANNEL_TYPES",
     "Channel",
     "Console",
     "Email",
