@@ -187,8 +187,8 @@ class Event:
             raise ValueError(f"Event.status: expected 'firing' or 'resolved', got {self.status!r}")
         if not isinstance(self.severity, Severity):
             setattr_(self, "severity", Severity.parse(self.severity))
-        setattr_(self, "title", str(self.title))
-        setattr_(self, "message", str(self.message))
+        setattr_(self, "title", valid_text(self.title))
+        setattr_(self, "message", valid_text(self.message))
         setattr_(self, "metrics", clean_metrics(self.metrics))
         if not self.fingerprint:
             setattr_(self, "fingerprint", _fingerprint(self.run, self.kind, self.title))
@@ -241,6 +241,17 @@ class Event:
         )
 
 
+def valid_text(value: Any) -> str:
+    """``str(value)`` made encodable: lone surrogates (invalid in UTF-8) become U+FFFD."""
+    text = value if type(value) is str else str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Round-trip through UTF-16 keeps valid surrogate pairs and replaces lone ones.
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def json_number(value: float) -> float | str:
     """JSON has no NaN/Inf: encode them as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``."""
     if math.isnan(value):
@@ -258,7 +269,9 @@ def _parse_number(value: Any) -> float | None:
 
 def json_safe(value: Any) -> Any:
     """Make ``value`` JSON-serialisable without losing its meaning (never raises)."""
-    if value is None or isinstance(value, (bool, int, str)):
+    if isinstance(value, str):
+        return valid_text(value)
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return json_number(value)
