@@ -42,6 +42,8 @@ else:  # pragma: no cover
 
 ENV_PREFIX = "ALERTCB_"
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: ``ALERTCB_*`` variables read elsewhere, not by the configuration loader.
+OTHER_VARIABLES = frozenset({"ALERTCB_CONFIG", "ALERTCB_KERAS"})
 #: Notifier parameters that are not configuration (objects, not values).
 _NOT_CONFIGURABLE = frozenset({"channels"})
 
@@ -322,7 +324,7 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
     registry = channel_types()
     tables: dict[str, dict[str, Any]] = {}
     for var, value in env.items():
-        if not var.startswith(ENV_PREFIX) or var == "ALERTCB_CONFIG":
+        if not var.startswith(ENV_PREFIX) or var in OTHER_VARIABLES:
             continue
         rest = var[len(ENV_PREFIX) :].lower()
         if rest in allowed:
@@ -356,7 +358,7 @@ def _build_env_channel(kind: str, table: dict[str, Any]) -> Channel:
 
 def env_variable_names() -> set[str]:
     """Every ``ALERTCB_*`` variable name alertcb understands (for deploy/ checks)."""
-    names = {"ALERTCB_CONFIG"} | {f"ALERTCB_{k.upper()}" for k in notifier_fields()}
+    names = set(OTHER_VARIABLES) | {f"ALERTCB_{k.upper()}" for k in notifier_fields()}
     for kind, cls in channel_types().items():
         names |= {f"ALERTCB_{kind.upper()}_{f.upper()}" for f in channel_fields(cls) if f != "name"}
     return names

@@ -499,10 +499,13 @@ class Dispatcher:
         return self._http
 
     def _shutdown(self) -> None:
+        all_stopped = True
         for lane in self.lanes:
-            if lane.stop(0.2):  # a sender stuck in an attempt keeps its channel open
+            if lane.stop(0.2):
                 guarded("channel close", lane.channel.close)
-        if self._http is not None:
+            else:  # a sender stuck in an attempt keeps its channel (and the HTTP client) open
+                all_stopped = False
+        if self._http is not None and all_stopped:
             guarded("http close", self._http.close)
             self._http = None
         if self.outbox is not None:

@@ -60,6 +60,10 @@ class Grouper:
             if incident is None:
                 return []  # nothing was announced: nothing to resolve
             del self.incidents[key]
+            if event.severity != incident.first.severity:
+                # A resolve belongs to its incident: same severity, so receivers that key on
+                # labels (Alertmanager) match it to the alert it closes.
+                event = dataclasses.replace(event, severity=incident.first.severity)
             out: list[Notification] = []
             if not incident.sent:
                 out.append(self._announce(incident, now))

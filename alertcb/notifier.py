@@ -459,6 +459,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
         return
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
+    # Still here: as PID 1 (a container without an init) the kernel ignores a default SIGTERM.
+    os._exit(128 + signum)
 
 
 @atexit.register

@@ -68,7 +68,7 @@ __all__ = [
     "wecom_server",
 ]
 
-ALERTMANAGER_BIN = os.environ.get("ALERTCB_ALERTMANAGER_BIN", "/usr/bin/prometheus-alertmanager")
+ALERTMANAGER_BIN = os.environ.get("ALERTMANAGER_BIN", "/usr/bin/prometheus-alertmanager")
 
 
 # ---------------------------------------------------------------- helpers for tests

@@ -13,6 +13,7 @@ Prometheus does); the dispatcher re-sends firing incidents every
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import math
 import re
 import time
@@ -39,6 +40,8 @@ API_PATH = "/api/v2/alerts"
 LEASE_FACTOR = 4
 DEFAULT_KINDS = sorted(KINDS - {"summary", "progress"})
 _LABEL_NAME = re.compile(r"[^a-zA-Z0-9_]")
+
+logger = logging.getLogger("alertcb")
 
 
 class Alertmanager(Channel):
@@ -165,6 +168,11 @@ class Alertmanager(Channel):
         reason = f"{len(failures)}/{len(self.urls)} instance(s) failed: " + "; ".join(
             f"{where}: {o.reason}" for where, o in failures
         )
+        if len(failures) < len(self.urls):
+            # One instance of the HA cluster has it: gossip shares it with the others, and the
+            # periodic re-send refills an instance that comes back (what Prometheus does).
+            logger.warning("alertmanager %s: %s (delivered to the others)", self.name, reason)
+            return Outcome.delivered()
         retryable = [o for _, o in failures if o.verdict == "retry"]
         if retryable:
             waits = [o.retry_after_s for o in retryable if o.retry_after_s is not None]

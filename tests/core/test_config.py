@@ -170,3 +170,10 @@ def test_check_config_cli_prints_redacted_config(tmp_path: Path, canary: str) ->
     run = subprocess.run([sys.executable, "-m", "alertcb", "check-config", str(bad)], capture_output=True, text=True)
     assert run.returncode == 2
     assert "channels.w.webhook_url" in run.stderr and canary not in run.stdout + run.stderr
+
+
+def test_variables_of_other_parts_are_not_config_errors() -> None:
+    """ALERTCB_KERAS (read by alertcb.keras) does not break Notifier.from_env()."""
+    config = config_from_env({"ALERTCB_KERAS": "tf_keras", "ALERTCB_RUN_NAME": "r"})
+    assert config.notifier == {"run_name": "r"}
+    assert "ALERTCB_KERAS" in env_variable_names()
