@@ -165,6 +165,11 @@ def fmt_metrics(metrics: Any, limit: int = 12) -> str:
     return text
 
 
+def pluck(epochs: Any, key: str) -> list[Any]:
+    """``[{"metrics": {"loss": 1}}, {"metrics": {}}] | pluck("loss")`` → ``[1, None]``."""
+    return [(row.get("metrics") or {}).get(key) if isinstance(row, dict) else None for row in epochs or ()]
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "clean": strip_control,
     "truncate_chars": truncate_chars,
@@ -178,6 +183,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "time": fmt_time,
     "tail_lines": tail_lines,
     "metrics": fmt_metrics,
+    "pluck": pluck,
 }
 
 
