@@ -1,0 +1,126 @@
+"""What every detector shares: its `RunInfo`, event construction and number formatting.
+
+Detectors are plain Python: they take floats and return `Event` objects (or None).
+They never emit, never log on the hot path, and never import a framework.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from alertcb.errors import ConfigError
+from alertcb.events import FIRING, Event, RunInfo, Severity
+from alertcb.filters import fmt_int, fmt_number
+
+
+def fmt(value: float | None) -> str:
+    """A metric value for a message: ``34.5``, ``0.0931``, ``1.2e-05``, ``NaN``."""
+    return fmt_number(value, 3)
+
+
+def fmt_step(step: int | None) -> str:
+    """A step number for a message: ``1,234``."""
+    return fmt_int(step) if step is not None else "?"
+
+
+def fmt_ratio(ratio: float) -> str:
+    """A ratio for a message: ``380x``, ``4.2x``, ``1e+06x``."""
+    if not math.isfinite(ratio):
+        return "∞x"
+    if ratio >= 1e6:
+        return f"{ratio:.0e}x"
+    if ratio >= 100:
+        return f"{ratio:,.0f}x"
+    return f"{ratio:.2g}x" if ratio < 10 else f"{ratio:.0f}x"
+
+
+def is_finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def check_number(
+    field: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    strict_minimum: bool = False,
+    allow_none: bool = False,
+    integer: bool = False,
+) -> Any:
+    """Validate a numeric constructor argument, raising `ConfigError` naming ``field``."""
+    if value is None:
+        if allow_none:
+            return None
+        raise ConfigError(field, "expected a number, got None")
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(field, f"expected {kind}, got {value!r}")
+    if integer and not isinstance(value, int):
+        if not float(value).is_integer():
+            raise ConfigError(field, f"expected {kind}, got {value!r}")
+        value = int(value)
+    if not math.isfinite(value):
+        raise ConfigError(field, f"expected a finite number, got {value!r}")
+    if minimum is not None and (value < minimum or (strict_minimum and value == minimum)):
+        bound = f"> {minimum:g}" if strict_minimum else f">= {minimum:g}"
+        raise ConfigError(field, f"expected {kind} {bound}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(field, f"expected {kind} <= {maximum:g}, got {value!r}")
+    return value
+
+
+def check_severity(field: str, value: Any) -> Severity:
+    try:
+        return Severity.parse(value)
+    except ValueError as exc:
+        raise ConfigError(field, str(exc)) from None
+
+
+def check_name(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(field, f"expected a metric name such as 'loss', got {value!r}")
+    return value
+
+
+class Detector:
+    """Base class of the detectors.
+
+    Args:
+        severity: severity of this detector's firing events.
+        run: the `RunInfo` attached to events (the adapters set ``notifier.run``).
+    """
+
+    kind: ClassVar[str] = "custom"
+
+    def __init__(self, *, severity: Severity | str, run: RunInfo | None = None) -> None:
+        self.severity = check_severity("severity", severity)
+        self.run = run
+
+    def make_event(
+        self,
+        title: str,
+        message: str,
+        *,
+        status: str = FIRING,
+        epoch: int | None = None,
+        step: int | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        details: Mapping[str, Any] | None = None,
+        severity: Severity | None = None,
+    ) -> Event:
+        """Build an event of this detector's kind."""
+        return Event(
+            kind=self.kind,
+            title=title,
+            message=message,
+            severity=self.severity if severity is None else severity,
+            status=status,
+            run=self.run,
+            epoch=epoch,
+            step=step,
+            metrics=metrics or {},
+            details=details or {},
+        )

@@ -1,0 +1,374 @@
+"""Loss spikes on the per-batch loss, recovered from Keras' running means.
+
+Why not watch ``logs["loss"]``: during an epoch Keras reports the running mean of the
+loss, so a 5x batch late in an epoch moves it by ~1% and an early spike keeps it high
+for the rest of the epoch. `RunningMeanDecoder` recovers each batch's own loss (or
+each chunk's mean with ``steps_per_execution > 1``).
+
+How a spike is decided (see docs/detection.md for the measurements behind it):
+
+- Work in log space: ``y = log(loss + floor)``, with ``floor`` a small fraction of the
+  first loss level, so that wobbles of a loss that is already near zero are compressed.
+- Baseline from the run's own noise over the last ``window`` batches: the median ``m``
+  and the ``tail_quantile`` (98th percentile) ``q`` of ``y``. ``d = q - m`` is how far
+  an ordinary bad batch of *this* run goes above the median; it is large for heavy-tailed
+  small-batch runs and small for smooth ones.
+- A batch is a spike when ``y > m + sensitivity * d`` and its loss is at least
+  ``min_ratio`` x the median. Values enter the window winsorised at that threshold, and
+  not at all during an incident, so a spike does not teach the baseline that spikes are
+  normal.
+- Two consecutive batches above ``m + persistence_sensitivity * d`` also count
+  (multi-batch faults slightly below the one-batch threshold; one batch of delay).
+- One alert per incident; ``resolved`` after ``resolve_steps`` consecutive batches back
+  to normal: below ``m + d`` (an ordinary bad batch) or below ``min_ratio`` x the median.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, insort
+from collections import deque
+from collections.abc import Mapping
+from math import isfinite, log
+from typing import Any
+
+from alertcb.detectors.base import Detector, check_number, fmt, fmt_ratio, fmt_step
+from alertcb.errors import ConfigError
+from alertcb.events import RESOLVED, Event, RunInfo, Severity
+
+DEFAULT_SENSITIVITY = 2.2
+DEFAULT_WINDOW = 300
+DEFAULT_MIN_RATIO = 2.5
+
+
+class RunningMeanDecoder:
+    """Recovers per-batch values from the running means Keras passes to batch hooks.
+
+    Given the running mean ``m_end`` at batch ``end`` and the previous one ``m_prev`` at
+    ``prev`` (same epoch), the mean of batches ``prev+1 .. end`` is
+    ``((end+1)*m_end - (prev+1)*m_prev) / (end-prev)``. With ``steps_per_execution=k``
+    hooks see every k-th batch, so each decoded value is the mean of a k-batch chunk.
+    The last batch of an epoch may be smaller; Keras weights the mean by batch size, so
+    its decoded value is a blend of its own loss and the epoch mean (never a false spike).
+    Keras may report a last chunk index beyond the epoch (11 for 10 steps and k=4):
+    with ``steps_per_epoch`` known, indices are clamped to ``steps_per_epoch - 1``.
+
+    Args:
+        steps_per_epoch: batches per epoch if known (Keras ``params["steps"]``).
+
+    Example:
+        >>> d = RunningMeanDecoder()
+        >>> d.decode(0, 1.0, epoch=0), d.decode(1, 2.0, epoch=0)
+        ((1.0, 1), (3.0, 1))
+    """
+
+    __slots__ = ("_epoch", "_end", "_mean", "steps_per_epoch")
+
+    def __init__(self, steps_per_epoch: int | None = None) -> None:
+        self.steps_per_epoch = steps_per_epoch
+        self._epoch: int | None = None
+        self._end = -1
+        self._mean = 0.0
+
+    def reset(self, epoch: int | None = None) -> None:
+        """Start a new epoch."""
+        self._epoch = epoch
+        self._end = -1
+        self._mean = 0.0
+
+    def decode(self, batch: int, mean: float, epoch: int | None = None) -> tuple[float, int] | None:
+        """Take the running mean reported at ``batch`` (0-based index within the epoch).
+
+        Args:
+            batch: the hook's ``batch`` argument (last batch of the chunk).
+            mean: the running mean reported there.
+            epoch: the current epoch; a new value resets the decoder. Without it, a batch
+                index that goes backwards starts a new epoch.
+
+        Returns:
+            ``(value, n_batches)`` for the batches since the previous call, or None for a
+            duplicate or out-of-order call (its batches are already in a later value).
+        """
+        steps = self.steps_per_epoch
+        if steps is not None and batch >= steps:
+            batch = steps - 1
+        if epoch is not None:
+            if epoch != self._epoch:
+                self.reset(epoch)
+        elif batch <= self._end:
+            self.reset(None)
+        end = self._end
+        if batch <= end:
+            return None
+        n = batch - end
+        value = ((batch + 1) * mean - (end + 1) * self._mean) / n if end >= 0 else mean
+        self._end = batch
+        self._mean = mean
+        return value, n
+
+
+def _push(recent: deque[float], ordered: list[float], value: float, size: int) -> None:
+    """Append to a sliding window kept both in arrival order and sorted (O(log n) + memmove)."""
+    recent.append(value)
+    insort(ordered, value)
+    if len(recent) > size:
+        del ordered[bisect_left(ordered, recent.popleft())]
+
+
+class SpikeDetector(Detector):
+    """One alert per loss spike, with a ``resolved`` event when the loss is back to normal.
+
+    Args:
+        monitor: name of the metric in titles and messages. Defaults to ``"loss"``.
+        sensitivity: threshold as a multiple of the run's own tail spread (lower fires
+            more often). Defaults to 2.0.
+        persistence_sensitivity: threshold for two consecutive high batches. Defaults to
+            0.75 x ``sensitivity``; None disables the persistence rule.
+        min_ratio: a spike is at least this many times the recent median. Defaults to 3.
+        window: batches in the noise baseline. Defaults to 200.
+        level_window: batches in the rolling median that defines the current level. Defaults to 32.
+        tail_quantile: quantile of the baseline that defines its tail spread. Defaults to 0.98.
+        warmup_steps: batches observed before the first alert. Defaults to 50.
+        resolve_steps: consecutive normal batches that resolve an incident. Defaults to 5.
+        floor_fraction: ``floor`` = this x the first loss level. Defaults to 1e-3.
+        severity: defaults to ``"warning"``.
+        run: `RunInfo` put on events.
+
+    Example:
+        >>> d = SpikeDetector(warmup_steps=20)
+        >>> events = [d.update(i, 100.0 if i == 60 else 1.0 + 0.1 * (i % 3)) for i in range(70)]
+        >>> [(e.step, e.title, e.status) for e in events if e is not None]
+        [(60, 'loss spike', 'firing'), (65, 'loss spike', 'resolved')]
+    """
+
+    kind = "spike"
+
+    def __init__(
+        self,
+        *,
+        monitor: str = "loss",
+        sensitivity: float = DEFAULT_SENSITIVITY,
+        persistence_sensitivity: float | None = -1.0,
+        min_ratio: float = DEFAULT_MIN_RATIO,
+        window: int = DEFAULT_WINDOW,
+        level_window: int = 32,
+        tail_quantile: float = 0.98,
+        warmup_steps: int = 50,
+        resolve_steps: int = 5,
+        floor_fraction: float = 1e-3,
+        severity: Severity | str = "warning",
+        run: RunInfo | None = None,
+    ) -> None:
+        super().__init__(severity=severity, run=run)
+        self.monitor = monitor
+        self.title = f"{monitor} spike"
+        self.sensitivity = check_number("sensitivity", sensitivity, minimum=0, strict_minimum=True)
+        if persistence_sensitivity == -1.0:
+            persistence_sensitivity = 0.75 * self.sensitivity
+        self.persistence_sensitivity = check_number(
+            "persistence_sensitivity",
+            persistence_sensitivity,
+            minimum=0,
+            strict_minimum=True,
+            allow_none=True,
+        )
+        self.min_ratio = check_number("min_ratio", min_ratio, minimum=1.0)
+        self.window = check_number("window", window, minimum=10, integer=True)
+        self.level_window = check_number("level_window", level_window, minimum=3, integer=True)
+        self.tail_quantile = check_number("tail_quantile", tail_quantile, minimum=0.5, maximum=1.0)
+        self.warmup_steps = check_number("warmup_steps", warmup_steps, minimum=1, integer=True)
+        if self.warmup_steps < 10:
+            raise ConfigError("warmup_steps", f"expected an integer >= 10, got {warmup_steps!r}")
+        self.resolve_steps = check_number("resolve_steps", resolve_steps, minimum=1, integer=True)
+        self.floor_fraction = check_number("floor_fraction", floor_fraction, minimum=0.0)
+        self._log_min_ratio = math.log(self.min_ratio)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the baseline (a new training run)."""
+        self._level_recent: deque[float] = deque()
+        self._level_sorted: list[float] = []
+        self._noise_recent: deque[float] = deque()
+        self._noise_sorted: list[float] = []
+        self._floor: float | None = None
+        self._warm: list[float] = []
+        self._pending = 0
+        self._normal = 0
+        self._active_since: int | None = None
+        self._active_steps = 0
+        self._peak = 0.0
+        self.seen = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether a spike incident is open."""
+        return self._active_since is not None
+
+    def _transform(self, value: float) -> float:
+        floor = self._floor or 0.0
+        shifted = value + floor
+        if shifted > 0:
+            return math.log(shifted)
+        return math.log(floor) if floor > 0 else -745.0
+
+    def _untransform(self, y: float) -> float:
+        return math.exp(y) - (self._floor or 0.0)
+
+    def update(
+        self,
+        step: int,
+        value: float,
+        *,
+        epoch: int | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        batches: int = 1,
+    ) -> Event | None:
+        """Take one batch's loss (per batch, not the running mean).
+
+        Args:
+            step: 0-based global batch index (the last batch of a chunk).
+            value: the batch's loss, or the mean of a chunk of ``batches`` batches.
+            epoch: 0-based epoch, for the event.
+            metrics: metric values put on the event (only read when an event is built).
+            batches: how many batches ``value`` covers (``steps_per_execution``); warm-up
+                counts batches.
+
+        Returns:
+            The spike alert, the resolved event, or None. Non-finite values are ignored
+            (the non-finite detector reports them).
+        """
+        if not isfinite(value):
+            return None
+        self.seen += batches
+        floor = self._floor
+        if floor is None:
+            # The floor (and the first level) come from the first few batches.
+            self._warm.append(value)
+            if len(self._warm) < 10:
+                return None
+            self._floor = sorted(abs(v) for v in self._warm)[len(self._warm) // 2] * self.floor_fraction
+            for v in self._warm:
+                _push(self._level_recent, self._level_sorted, self._transform(v), self.level_window)
+            self._warm = []
+            return None
+        shifted = value + floor
+        y = log(shifted) if shifted > 0 else self._transform(value)
+        level_sorted = self._level_sorted
+        level = level_sorted[len(level_sorted) >> 1]
+        residual = y - level
+        noise = self._noise_sorted
+        n = len(noise)
+        if n < 10:
+            _push(self._noise_recent, noise, residual, self.window)
+            _push(self._level_recent, level_sorted, y, self.level_window)
+            return None
+        center = noise[n >> 1]
+        spread = noise[min(n - 1, int(self.tail_quantile * n))] - center
+        if spread < 1e-6:
+            spread = 1e-6
+        cut = center + self.sensitivity * spread
+        if self._active_since is not None:
+            return self._update_active(step, value, y, level, residual, center, spread, epoch, metrics)
+        if self.seen <= self.warmup_steps:
+            _push(self._noise_recent, noise, residual if residual < cut else cut, self.window)
+            _push(self._level_recent, level_sorted, y if y < level + cut else level + cut, self.level_window)
+            return None
+        log_min_ratio = self._log_min_ratio
+        fire = residual > cut and residual >= log_min_ratio
+        if not fire:
+            persistence = self.persistence_sensitivity
+            if (
+                persistence is not None
+                and residual > center + persistence * spread
+                and residual >= log_min_ratio
+            ):
+                self._pending += 1
+                fire = self._pending >= 2
+            else:
+                self._pending = 0
+            if not fire:
+                _push(self._noise_recent, noise, residual, self.window)
+                _push(self._level_recent, level_sorted, y, self.level_window)
+                return None
+        persisted = self._pending >= 2
+        self._pending = 0
+        self._active_since = step
+        self._active_steps = 0
+        self._normal = 0
+        self._peak = value
+        median_value = self._untransform(level)
+        ratio = value / median_value if median_value > 0 else math.inf
+        threshold = self._untransform(level + max(cut, self._log_min_ratio))
+        typical = self._untransform(level + center + spread)
+        reason = "two batches in a row above" if persisted else "above"
+        message = (
+            f"{self.monitor} {fmt(value)} at step {fmt_step(step)} is {fmt_ratio(ratio)} the recent median "
+            f"{fmt(median_value)} ({reason} the spike threshold {fmt(threshold)}; "
+            f"{self.tail_quantile:.0%} of recent batches stay below {fmt(typical)})"
+        )
+        return self.make_event(
+            self.title,
+            message,
+            epoch=epoch,
+            step=step,
+            metrics=metrics if metrics is not None else {self.monitor: value},
+            details={
+                "value": value,
+                "median": median_value,
+                "ratio": ratio,
+                "threshold": threshold,
+                "typical_high": typical,
+                "score": (residual - center) / spread,
+                "persisted": persisted,
+            },
+        )
+
+    def _update_active(
+        self,
+        step: int,
+        value: float,
+        y: float,
+        level: float,
+        residual: float,
+        center: float,
+        spread: float,
+        epoch: int | None,
+        metrics: Mapping[str, Any] | None,
+    ) -> Event | None:
+        self._active_steps += 1
+        self._peak = max(self._peak, value)
+        if residual <= center + spread or residual < self._log_min_ratio:
+            self._normal += 1
+        else:
+            self._normal = 0
+        settled = self._active_steps >= 2 * self.window
+        if self._normal < self.resolve_steps and not settled:
+            return None
+        since = self._active_since
+        median_value = self._untransform(level)
+        if settled:
+            message = (
+                f"{self.monitor} stayed high for {self._active_steps} batches after the spike at step "
+                f"{fmt_step(since)}; now {fmt(value)} at step {fmt_step(step)}, treated as its new level"
+            )
+            self._level_recent.clear()
+            self._level_sorted.clear()
+            self._noise_recent.clear()
+            self._noise_sorted.clear()
+            _push(self._level_recent, self._level_sorted, y, self.level_window)
+            self.seen = 0
+        else:
+            message = (
+                f"{self.monitor} back to normal at step {fmt_step(step)}: {fmt(value)} vs recent median "
+                f"{fmt(median_value)} (spike since step {fmt_step(since)}, peak {fmt(self._peak)})"
+            )
+        self._active_since = None
+        return self.make_event(
+            self.title,
+            message,
+            status=RESOLVED,
+            epoch=epoch,
+            step=step,
+            metrics=metrics if metrics is not None else {self.monitor: value},
+            details={"value": value, "median": median_value, "since_step": since, "peak": self._peak},
+        )

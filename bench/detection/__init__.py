@@ -1,0 +1,1 @@
+"""Replayable detection benchmark: ``python -m bench.detection`` (see docs/detection.md)."""

@@ -1,0 +1,231 @@
+"""Record the per-batch logs of real Keras trainings into JSON traces.
+
+One trace per `RunSpec`: what ``on_train_batch_end`` received (epoch, batch index and
+the running-mean loss, exactly as Keras hands it to callbacks), the epoch logs, and,
+for runs with a NaN or learning-rate fault, whether the weights were all finite after
+every batch (one on-device reduction), so the silent-NaN check can be replayed at any
+interval.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.detection.tasks import RunSpec
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _teacher(rng: np.random.Generator, x: np.ndarray, out: int) -> np.ndarray:
+    w1 = rng.normal(size=(x.shape[1], 16)) / math.sqrt(x.shape[1])
+    w2 = rng.normal(size=(16, out)) / 4.0
+    out_: np.ndarray = np.tanh(x @ w1) @ w2
+    return out_
+
+
+def make_data(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The task's training set (``spec.samples`` rows)."""
+    rng = np.random.default_rng(spec.seed)
+    n = spec.samples
+    if spec.task in ("mlp_cls", "mlp_bin", "mlp_reg"):
+        x = rng.normal(size=(n, 20))
+        if spec.task == "mlp_cls" and spec.seed % 2:
+            # linearly separable, no label noise: the loss heads to ~0 with heavy tails
+            x = x[: n // 4]
+            w = rng.normal(size=(20, 4))
+            return x.astype("float32"), np.argmax(x @ w, axis=1).astype("int32")
+        if spec.task == "mlp_reg" and spec.seed % 2 == 0:
+            # noise-free linear target: the student fits it almost exactly
+            w = rng.normal(size=(20, 1)) / 2.0
+            return x.astype("float32"), (x @ w).astype("float32")
+        if spec.task == "mlp_reg":
+            y = _teacher(rng, x, 1) * 3.0 + rng.normal(size=(n, 1)) * (0.1 if spec.seed % 2 else 0.0)
+        elif spec.task == "mlp_bin":
+            logits = _teacher(rng, x, 1)[:, 0] * 6.0
+            y = (logits + rng.logistic(size=n) * 0.3 > 0).astype("float32")[:, None]
+        else:
+            logits = _teacher(rng, x, 4) * 6.0
+            y = np.argmax(logits + rng.gumbel(size=logits.shape) * 0.3, axis=1)
+        return x.astype("float32"), y.astype("float32" if spec.task != "mlp_cls" else "int32")
+    if spec.task == "cnn":
+        labels = rng.integers(0, 4, size=n)
+        patterns = rng.normal(size=(4, 8, 8))
+        x = patterns[labels] * 0.8 + rng.normal(size=(n, 8, 8))
+        return x[..., None].astype("float32"), labels.astype("int32")
+    # gru: which of two features has the larger sum over a short sequence
+    x = rng.normal(size=(n, 8, 3))
+    y = (x[:, :, 0].sum(axis=1) + rng.normal(size=n) * 0.5 > x[:, :, 1].sum(axis=1)).astype("float32")
+    return x.astype("float32"), y[:, None]
+
+
+def build_model(spec: RunSpec) -> Any:
+    import keras
+
+    keras.utils.set_random_seed(spec.seed)
+    layers = keras.layers
+    if spec.task == "mlp_cls":
+        model = keras.Sequential([keras.Input((20,)), layers.Dense(32, activation="relu"), layers.Dense(4)])
+        loss: Any = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    elif spec.task == "mlp_bin":
+        # Activations sanitised with nan_to_num (as some code bases do to "fix" NaN):
+        # a NaN input then leaves NaN weights behind a finite loss (silent NaN).
+        model = keras.Sequential(
+            [
+                keras.Input((20,)),
+                layers.Dense(32, activation="relu"),
+                layers.Lambda(lambda t: keras.ops.nan_to_num(t, nan=0.0)),
+                layers.Dense(1, activation="sigmoid"),
+            ]
+        )
+        loss = "binary_crossentropy"
+    elif spec.task == "mlp_reg":
+        model = keras.Sequential([keras.Input((20,)), layers.Dense(32, activation="relu"), layers.Dense(1)])
+        loss = "mse"
+    elif spec.task == "cnn":
+        model = keras.Sequential(
+            [
+                keras.Input((8, 8, 1)),
+                layers.Conv2D(8, 3, activation="relu"),
+                layers.MaxPooling2D(2),
+                layers.Flatten(),
+                layers.Dense(4),
+            ]
+        )
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    else:
+        model = keras.Sequential(
+            [keras.Input((8, 3)), layers.GRU(8, unroll=True), layers.Dense(1, activation="sigmoid")]
+        )
+        loss = "binary_crossentropy"
+    optimizer = {
+        "adam": keras.optimizers.Adam,
+        "sgd": keras.optimizers.SGD,
+        "rmsprop": keras.optimizers.RMSprop,
+    }[spec.optimizer](learning_rate=spec.lr)
+    model.compile(optimizer=optimizer, loss=loss, steps_per_execution=spec.steps_per_execution)
+    return model
+
+
+def make_stream(spec: RunSpec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every batch of the run in order (a fresh permutation per epoch), with the fault applied."""
+    rng = np.random.default_rng(1000 + spec.seed)
+    steps_per_epoch = len(x) // spec.batch_size
+    epochs = -(-spec.total_steps // steps_per_epoch)
+    order = np.concatenate(
+        [rng.permutation(len(x))[: steps_per_epoch * spec.batch_size] for _ in range(epochs)]
+    )
+    xs, ys = x[order].copy(), y[order].copy()
+    for fault in spec.faults:
+        if fault.type == "lr_blowup":
+            continue
+        lo = fault.step * spec.batch_size
+        hi = (fault.step + fault.n_batches) * spec.batch_size
+        if fault.type == "scale_targets":
+            ys[lo:hi] *= fault.factor
+        elif fault.type == "scale_inputs":
+            xs[lo:hi] *= fault.factor
+        elif fault.type == "nan_input":
+            xs[lo:hi] = np.nan
+        elif fault.type == "flip_labels":
+            if spec.task in ("mlp_bin", "gru"):
+                ys[lo:hi] = 1.0 - ys[lo:hi]
+            else:
+                ys[lo:hi] = (ys[lo:hi] + 1 + rng.integers(0, 3, size=hi - lo)) % 4
+    return xs, ys, steps_per_epoch
+
+
+def record_run(spec: RunSpec) -> dict[str, Any]:
+    """Train ``spec`` once and return its trace."""
+    import keras
+    import tensorflow as tf
+
+    x, y = make_data(spec)
+    xs, ys, steps_per_epoch = make_stream(spec, x, y)
+    model = build_model(spec)
+    dataset = tf.data.Dataset.from_tensor_slices((xs, ys)).batch(spec.batch_size)
+    epochs = -(-spec.total_steps // steps_per_epoch)
+    watch_weights = any(f.type in ("nan_input", "lr_blowup") for f in spec.faults)
+    blowups = {f.step: f.factor for f in spec.faults if f.type == "lr_blowup"}
+    steps: list[list[Any]] = []
+    epoch_logs: list[dict[str, float]] = []
+    weights_finite: list[list[int]] = []
+    check_weights: Any = None
+    if watch_weights:
+        variables = model.trainable_variables
+
+        @tf.function
+        def check_weights() -> Any:
+            return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables])
+
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
+            self.nonfinite = 0
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            step = self.epoch * steps_per_epoch + batch
+            for at in [at for at in blowups if at <= step + spec.steps_per_execution - 1]:
+                model.optimizer.learning_rate.assign(spec.lr * blowups.pop(at))
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            loss = float((logs or {}).get("loss", math.nan))
+            step = self.epoch * steps_per_epoch + batch
+            steps.append([self.epoch, batch, loss if math.isfinite(loss) else str(loss)])
+            if check_weights is not None:
+                weights_finite.append([step, int(bool(check_weights()))])
+            self.nonfinite = self.nonfinite + 1 if not math.isfinite(loss) else 0
+            # Nothing more to learn once the loss has been NaN for a while (and NaN
+            # arithmetic is slow on CPU for recurrent layers).
+            if step + spec.steps_per_execution >= spec.total_steps or self.nonfinite >= 20:
+                model.stop_training = True
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            epoch_logs.append({k: float(v) for k, v in (logs or {}).items()})
+
+    begin = time.perf_counter()
+    model.fit(
+        dataset,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=[Recorder()],
+        verbose=0,
+        shuffle=False,
+    )
+    return {
+        "spec": spec.to_dict(),
+        "steps_per_epoch": steps_per_epoch,
+        "steps": steps,
+        "epoch_logs": [{k: (v if math.isfinite(v) else str(v)) for k, v in e.items()} for e in epoch_logs],
+        "weights_finite": weights_finite if watch_weights else None,
+        "wall_s": time.perf_counter() - begin,
+    }
+
+
+def record_all(specs: list[RunSpec], out_dir: Path, log: Any = None) -> None:
+    """Record every spec whose trace is missing from ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    begin = time.perf_counter()
+    for i, spec in enumerate(specs):
+        path = out_dir / f"{spec.name}.json"
+        if path.exists():
+            continue
+        trace = record_run(spec)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(trace))
+        tmp.replace(path)
+        if log is not None:
+            log(
+                f"[{i + 1}/{len(specs)}] {spec.name}: {len(trace['steps'])} records in {trace['wall_s']:.1f}s "
+                f"(total {time.perf_counter() - begin:.0f}s)"
+            )
