@@ -223,7 +223,7 @@ class Event:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Event:
-        metrics = {k: _parse_number(v) for k, v in (data.get("metrics") or {}).items()}
+        metrics = {k: parse_number(v) for k, v in (data.get("metrics") or {}).items()}
         run = data.get("run")
         return cls(
             kind=data["kind"],
@@ -261,7 +261,8 @@ def json_number(value: float) -> float | str:
     return value
 
 
-def _parse_number(value: Any) -> float | None:
+def parse_number(value: Any) -> float | None:
+    """A JSON metric value back to a float (``"NaN"``, ``"Infinity"`` included), or None."""
     if isinstance(value, str):
         return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(value)
     return to_float(value)

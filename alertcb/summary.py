@@ -34,14 +34,16 @@ from typing import Any
 
 from alertcb.errors import ConfigError
 from alertcb.events import Event, RunInfo, Severity, json_safe, to_float
-from alertcb.filters import fmt_duration, fmt_number
+from alertcb.summary_view import (
+    MAX_MESSAGE_CHARS,
+    as_int,
+    summary_message,
+)
 
 logger = logging.getLogger("alertcb")
 
 SUMMARY_SCHEMA = "alertcb.summary/1"
 SUMMARY_TITLE = "training summary"
-#: The ``schema`` of `summary_view`'s result (a view passed again is returned as is).
-VIEW_MARK = "alertcb.summary-view/1"
 
 #: Summary statuses, least to most severe. ``incomplete`` is used for a run whose
 #: log has no summary (``alertcb report`` on a run that died without one).
@@ -61,22 +63,6 @@ STATUS_SEVERITY = {
     "interrupted": Severity.CRITICAL,
     "crashed": Severity.CRITICAL,
 }
-STATUS_ICON = {
-    "completed": "✅",
-    "stopped_early": "🟠",
-    "incomplete": "❔",
-    "diverged": "🔴",
-    "interrupted": "⛔",
-    "crashed": "💥",
-}
-STATUS_TEXT = {
-    "completed": "completed",
-    "stopped_early": "stopped early",
-    "incomplete": "incomplete",
-    "diverged": "diverged",
-    "interrupted": "interrupted",
-    "crashed": "crashed",
-}
 
 #: Event kinds that are not alerts (never counted as "alerts raised").
 NOT_ALERTS = frozenset({"summary", "progress", "test"})
@@ -87,7 +73,6 @@ _MAX_FIRST = 50  # first occurrences kept (one per kind+title)
 _MAX_MARKERS = 200  # alert markers kept for the plot
 _MAX_EPOCH_ROWS = 5000  # per-epoch rows kept (thinned beyond this)
 _MAX_TRACEBACK_CHARS = 6000
-_MAX_MESSAGE_CHARS = 500
 _LR_KEYS = ("learning_rate", "lr")
 _MAX_KEYWORDS = ("acc", "auc", "precision", "recall", "f1", "iou", "fmeasure")
 
@@ -101,15 +86,6 @@ def _auto_mode(name: str) -> str:
     return "max" if any(k in lowered for k in _MAX_KEYWORDS) else "min"
 
 
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    number = to_float(value)
-    if number is None or not math.isfinite(number):
-        return None
-    return int(number)
 
 
 class SummaryTracker:
@@ -233,8 +209,8 @@ class SummaryTracker:
             self._last_epoch_mono = self._start_mono
             params = dict(params or {}) if isinstance(params, Mapping) else {}
             self._params = {str(k): json_safe(v) for k, v in params.items()}
-            epochs = _as_int(params.get("epochs"))
-            steps = _as_int(params.get("steps"))
+            epochs = as_int(params.get("epochs"))
+            steps = as_int(params.get("steps"))
             self._epochs_planned = epochs if epochs is not None and epochs > 0 else None
             self._steps_per_epoch = steps if steps is not None and steps > 0 else None
 
@@ -302,7 +278,7 @@ class SummaryTracker:
                 self._start_wall = now_wall
                 self._start_mono = now_mono
                 self._last_epoch_mono = now_mono
-            index = _as_int(epoch)
+            index = as_int(epoch)
             if index is None or index < 0:
                 index = (self._last_epoch + 1) if self._last_epoch is not None else 0
             metrics: dict[str, float] = {}
@@ -386,7 +362,7 @@ class SummaryTracker:
                     "epoch": event.epoch,
                     "step": event.step,
                     "time": event.time,
-                    "message": event.message[:_MAX_MESSAGE_CHARS],
+                    "message": event.message[:MAX_MESSAGE_CHARS],
                     "count": 0,
                 }
             if key in self._alert_first:
@@ -664,263 +640,10 @@ def _error_info(event: Event) -> dict[str, Any]:
         "kind": event.kind,
         "title": event.title,
         "type": str(exc_type)[:200],
-        "message": event.message[:_MAX_MESSAGE_CHARS],
+        "message": event.message[:MAX_MESSAGE_CHARS],
         "epoch": event.epoch,
         "step": event.step,
         "traceback": traceback,
-    }
-
-
-# ---------------------------------------------------------------------- views for templates
-
-
-def _num(value: Any) -> float | None:
-    """A detail value as a float (JSON's "NaN"/"Infinity" strings included)."""
-    if isinstance(value, str):
-        return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(value)
-    return to_float(value)
-
-
-def summary_message(details: Mapping[str, Any]) -> str:
-    """The one-line message of a summary, e.g.
-    ``completed 10/10 epochs in 3m 2s, best val_loss 0.123 at epoch 7``."""
-    s = summary_view(details)
-    done, planned = s["epochs_done"], s["epochs_planned"]
-    epochs = f"{done}/{planned}" if planned else f"{done}"
-    text = f"{STATUS_TEXT.get(s['status'], s['status'])} {epochs} epochs"
-    if s["duration_s"] is not None:
-        text += f" in {fmt_duration(s['duration_s'])}"
-    monitor = s["monitor"]
-    if monitor["best_value"] is not None and monitor["best_epoch"] is not None:
-        text += f", best {monitor['name']} {fmt_number(monitor['best_value'])} at epoch {monitor['best_epoch'] + 1}"
-    error = s["error"]
-    if error is not None and s["status"] in ("crashed", "interrupted"):
-        cause = (
-            (error["message"] or error["title"]).splitlines()[0]
-            if (error["message"] or error["title"])
-            else ""
-        )
-        if cause:
-            text += f" — {cause[:200]}"
-    elif s["status_reason"]:
-        text += f" ({s['status_reason']})"
-    return text[:_MAX_MESSAGE_CHARS]
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any, default: str = "") -> str:
-    return default if value is None else str(value)
-
-
-def summary_view(details: Any) -> dict[str, Any]:
-    """Normalise summary ``details`` for templates: every key present, numbers as floats.
-
-    Works on any mapping (a summary from an older version, a hand-made summary
-    event, or an alert's details), so templates never hit an undefined variable.
-    """
-    d = _mapping(details)
-    if d.get("schema") == VIEW_MARK:
-        return d
-    status = _str(d.get("status"), "incomplete") or "incomplete"
-    run = _mapping(d.get("run"))
-    monitor = _mapping(d.get("monitor"))
-    best_epoch = _as_int(monitor.get("best_epoch"))
-    epochs_rows: list[dict[str, Any]] = []
-    for row in _list(d.get("epochs")):
-        if not isinstance(row, Mapping):
-            continue
-        index = _as_int(row.get("epoch"))
-        metrics = {str(k): _num(v) for k, v in _mapping(row.get("metrics")).items()}
-        epochs_rows.append(
-            {
-                "epoch": index if index is not None else len(epochs_rows),
-                "time": _num(row.get("time")),
-                "duration_s": _num(row.get("duration_s")),
-                "lr": _num(row.get("lr")),
-                "metrics": metrics,
-                "best": index is not None and index == best_epoch,
-            }
-        )
-    columns = [c for c in _list(d.get("columns")) if isinstance(c, str)]
-    if not columns:
-        for row in epochs_rows:
-            for key in row["metrics"]:
-                if key not in columns:
-                    columns.append(key)
-    columns = _order_columns(columns, _str(monitor.get("name")))
-    final = _mapping(d.get("final"))
-    alerts = _mapping(d.get("alerts"))
-    first = [
-        {
-            "kind": _str(a.get("kind")),
-            "title": _str(a.get("title")),
-            "severity": _str(a.get("severity"), "warning"),
-            "epoch": _as_int(a.get("epoch")),
-            "step": _as_int(a.get("step")),
-            "time": _num(a.get("time")),
-            "message": _str(a.get("message")),
-            "count": _as_int(a.get("count")) or 1,
-        }
-        for a in _list(alerts.get("first"))
-        if isinstance(a, Mapping)
-    ]
-    by_kind = {str(k): _as_int(v) or 0 for k, v in _mapping(alerts.get("by_kind")).items()}
-    error = d.get("error")
-    error_view = None
-    if isinstance(error, Mapping):
-        error_view = {
-            "kind": _str(error.get("kind")),
-            "title": _str(error.get("title")),
-            "type": _str(error.get("type")),
-            "message": _str(error.get("message")),
-            "epoch": _as_int(error.get("epoch")),
-            "step": _as_int(error.get("step")),
-            "traceback": _str(error.get("traceback")),
-        }
-    lr = d.get("lr")
-    lr_view = None
-    if isinstance(lr, Mapping) and _num(lr.get("final")) is not None:
-        lr_view = {"initial": _num(lr.get("initial")), "final": _num(lr.get("final"))}
-    delivery = _mapping(d.get("delivery"))
-    dropped = delivery.get("dropped")
-    dropped_total = (
-        sum(_as_int(v) or 0 for v in dropped.values()) if isinstance(dropped, Mapping) else _as_int(dropped)
-    )
-    destinations = [v for v in _mapping(delivery.get("destinations")).values() if isinstance(v, Mapping)]
-    sent = sum(_as_int(v.get("delivered")) or 0 for v in destinations) if destinations else None
-    failed = 0
-    for dest in destinations:
-        value = dest.get("failed")
-        failed += (
-            sum(_as_int(v) or 0 for v in value.values())
-            if isinstance(value, Mapping)
-            else _as_int(value) or 0
-        )
-    return {
-        "schema": VIEW_MARK,
-        "status": status,
-        "status_text": STATUS_TEXT.get(status, status),
-        "status_icon": STATUS_ICON.get(status, "⚪"),
-        "status_reason": _str(d.get("status_reason")),
-        "ok": status == "completed",
-        "run_name": _str(run.get("name")),
-        "host": _str(run.get("host")),
-        "worker": _str(run.get("worker")),
-        "job": _str(run.get("job")),
-        "run_dir": _str(d.get("run_dir")),
-        "start": _num(d.get("start")),
-        "end": _num(d.get("end")),
-        "duration_s": _num(d.get("duration_s")),
-        "epochs_done": _as_int(d.get("epochs_done")) or 0,
-        "epochs_planned": _as_int(d.get("epochs_planned")),
-        "steps_done": _as_int(d.get("steps_done")) or 0,
-        "steps_per_epoch": _as_int(d.get("steps_per_epoch")),
-        "steps_planned": _as_int(d.get("steps_planned")),
-        "step_time_s": _num(d.get("step_time_s")),
-        "epoch_time_s": _num(d.get("epoch_time_s")),
-        "monitor": {
-            "name": _str(monitor.get("name"), "val_loss") or "val_loss",
-            "mode": _str(monitor.get("mode"), "min"),
-            "best_epoch": best_epoch,
-            "best_value": _num(monitor.get("best_value")),
-        },
-        "final_train": {str(k): _num(v) for k, v in _mapping(final.get("train")).items()},
-        "final_val": {str(k): _num(v) for k, v in _mapping(final.get("val")).items()},
-        "columns": columns,
-        "epochs": epochs_rows,
-        "epochs_thinned": bool(d.get("epochs_thinned")),
-        "lr": lr_view,
-        "alerts_total": _as_int(alerts.get("total")) or 0,
-        "alerts_by_kind": by_kind,
-        "alerts_first": first,
-        "alerts_firing": [
-            {"kind": _str(f.get("kind")), "title": _str(f.get("title"))}
-            for f in _list(alerts.get("firing"))
-            if isinstance(f, Mapping)
-        ],
-        "error": error_view,
-        "delivery": delivery,
-        "delivery_emitted": _as_int(delivery.get("emitted")),
-        "delivery_processed": _as_int(delivery.get("processed")),
-        "delivery_pending": _as_int(delivery.get("pending")),
-        "delivery_dropped": dropped_total,
-        "delivery_sent": sent,
-        "delivery_failed": failed,
-        "batch_loss": _batch_view(d.get("batch_loss")),
-        "markers": [
-            {
-                "kind": _str(m.get("kind")),
-                "severity": _str(m.get("severity"), "warning"),
-                "title": _str(m.get("title")),
-                "epoch": _as_int(m.get("epoch")),
-                "step": _as_int(m.get("step")),
-            }
-            for m in _list(d.get("markers"))
-            if isinstance(m, Mapping)
-        ],
-    }
-
-
-def _batch_view(value: Any) -> dict[str, Any]:
-    raw = _mapping(value)
-    steps, values = _list(raw.get("steps")), _list(raw.get("values"))
-    pairs = [(_as_int(s), _num(v)) for s, v in zip(steps, values, strict=False)]
-    return {
-        "stride": _as_int(raw.get("stride")) or 1,
-        "steps": [s for s, _ in pairs if s is not None],
-        "values": [v for s, v in pairs if s is not None],
-    }
-
-
-def _order_columns(columns: list[str], monitor: str) -> list[str]:
-    """``loss``, ``val_loss`` first, then the monitor, then each metric next to its ``val_``."""
-    ordered: list[str] = []
-    priority = ["loss", "val_loss"]
-    if monitor:
-        priority += [monitor[4:] if monitor.startswith("val_") else monitor]
-    for name in priority + columns:
-        base = name[4:] if name.startswith("val_") else name
-        for candidate in (base, "val_" + base, name):
-            if candidate in columns and candidate not in ordered:
-                ordered.append(candidate)
-    return ordered
-
-
-def progress_view(details: Any) -> dict[str, Any]:
-    """Normalise ``progress`` event details for templates (every key present)."""
-    d = _mapping(details)
-    monitor = _mapping(d.get("monitor"))
-    since = _mapping(d.get("alerts_since"))
-    return {
-        "running": bool(d.get("running", True)),
-        "epoch": _as_int(d.get("epoch")) or 0,
-        "epochs_done": _as_int(d.get("epochs_done")) or 0,
-        "epochs_planned": _as_int(d.get("epochs_planned")),
-        "steps_done": _as_int(d.get("steps_done")) or 0,
-        "steps_planned": _as_int(d.get("steps_planned")),
-        "percent": _num(d.get("percent")),
-        "elapsed_s": _num(d.get("elapsed_s")),
-        "step_time_s": _num(d.get("step_time_s")),
-        "epoch_time_s": _num(d.get("epoch_time_s")),
-        "eta_s": _num(d.get("eta_s")),
-        "metrics": {str(k): _num(v) for k, v in _mapping(d.get("metrics")).items()},
-        "batch_loss": _num(d.get("batch_loss")),
-        "monitor": {
-            "name": _str(monitor.get("name"), "val_loss") or "val_loss",
-            "best_epoch": _as_int(monitor.get("best_epoch")),
-            "best_value": _num(monitor.get("best_value")),
-        },
-        "alerts_total": _as_int(d.get("alerts_total")) or 0,
-        "alerts_since_total": _as_int(since.get("total")) or 0,
-        "alerts_since_by_kind": {str(k): _as_int(v) or 0 for k, v in _mapping(since.get("by_kind")).items()},
-        "interval_s": _num(d.get("interval_s")),
     }
 
 
@@ -960,7 +683,7 @@ def summary_from_events(
     for event in events:
         if event.kind == "progress":
             last_progress = event.details
-            done = _as_int(event.details.get("epochs_done"))
+            done = as_int(event.details.get("epochs_done"))
             if done and event.metrics and (tracker._last_epoch is None or done - 1 > tracker._last_epoch):
                 tracker.epoch_end(done - 1, dict(event.metrics))
                 tracker._epochs[-1]["time"] = event.time
@@ -968,10 +691,10 @@ def summary_from_events(
         else:
             tracker._on_event(event)
     if last_progress is not None:
-        planned = _as_int(last_progress.get("epochs_planned"))
+        planned = as_int(last_progress.get("epochs_planned"))
         tracker._epochs_planned = planned if planned and planned > 0 else None
-        tracker._steps_seen = _as_int(last_progress.get("steps_done")) or 0
-        tracker._epochs_done = max(tracker._epochs_done, _as_int(last_progress.get("epochs_done")) or 0)
+        tracker._steps_seen = as_int(last_progress.get("steps_done")) or 0
+        tracker._epochs_done = max(tracker._epochs_done, as_int(last_progress.get("epochs_done")) or 0)
     tracker._epoch_durations = []
     status = tracker._error["status"] if tracker._error is not None else "incomplete"
     return tracker.build_event(status)
