@@ -126,6 +126,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._http: Any = None
         self._results: deque[tuple[Lane, Delivery, Outcome]] = deque()
+        self._done_buffer: list[tuple[list[int], str, str]] = []
         self._recovered = False
         self._recovery_pending = 0  # set to 1 by __init__ when an outbox must be checked
 
@@ -267,15 +268,18 @@ class Dispatcher:
             while self._inbox and len(batch) < 2000:
                 batch.append(self._inbox.popleft())
             self._in_flight = len(batch)
+        notes: list[Notification] = []
         for event in batch:
-            guarded("handle event", self._handle, event)
+            notes.extend(guarded("handle event", self._handle, event, default=[]))
         now = time.monotonic()
-        self._route(self.grouper.tick(now, force=self._flushing > 0))
+        notes.extend(self.grouper.tick(now, force=self._flushing > 0))
+        self._route(notes)
         self._schedule_resends(now)
         for lane in self.lanes:
             guarded(f"lane {lane.name}", self._pump, lane)
         if self.run_dir is not None:
             self.run_dir.flush()
+        self._flush_outbox_done()
         backlog = self.grouper.waiting() + sum(sum(d.merged for d in lane.queue) for lane in self.lanes)
         with self._lock:
             self._processed += len(batch)
@@ -284,7 +288,8 @@ class Dispatcher:
         with self._cv:
             self._cv.notify_all()
 
-    def _handle(self, event: Event) -> None:
+    def _handle(self, event: Event) -> list[Notification]:
+        """Record one event and return the notifications it causes now."""
         if event.run is None:
             event = event.with_run(self.run)
         incident = self.grouper.incidents.get(event.fingerprint)
@@ -298,21 +303,26 @@ class Dispatcher:
         notes = self.grouper.process(event, time.monotonic())
         if attachments:
             notes = [dataclasses.replace(n, attachments=attachments) for n in notes]
-        self._route(notes)
+        return notes
 
-    def _route(self, notes: list[Notification], lanes: list[Lane] | None = None) -> None:
+    def _route(self, notes: list[Notification]) -> None:
+        """Queue ``notes`` on the lanes that accept them, recording them in the outbox first
+        (one transaction for the whole batch)."""
+        if not notes:
+            return
         now = time.monotonic()
+        routed = []
         for note in notes:
             targets = [
-                lane
-                for lane in (lanes if lanes is not None else self.lanes)
-                if guarded("accepts", lane.channel.accepts, note.event, default=False)
+                lane for lane in self.lanes if guarded("accepts", lane.channel.accepts, note.event, default=False)
             ]
-            if not targets:
-                continue
-            ids: dict[str, int] = {}
-            if self.outbox is not None and lanes is None:
-                ids = guarded("outbox add", self.outbox.add, note, [t.name for t in targets], default={}) or {}
+            if targets:
+                routed.append((note, targets))
+        row_ids: list[dict[str, int]] = [{} for _ in routed]
+        if self.outbox is not None and routed:
+            batch = [(note, [t.name for t in targets]) for note, targets in routed]
+            row_ids = guarded("outbox add", self.outbox.add_many, batch, default=None) or row_ids
+        for (note, targets), ids in zip(routed, row_ids, strict=True):
             for lane in targets:
                 lane.enqueued += 1
                 lane.queue.append(Delivery(note, [ids.get(lane.name, 0)], now, now + self.policy.deadline_s))
@@ -436,7 +446,13 @@ class Dispatcher:
 
     def _outbox_done(self, delivery: Delivery, state: str, error: str) -> None:
         if self.outbox is not None and any(delivery.row_ids):
-            guarded("outbox done", self.outbox.done, delivery.row_ids, state, error)
+            self._done_buffer.append((delivery.row_ids, state, error))
+
+    def _flush_outbox_done(self) -> None:
+        """Mark the settled rows of this loop iteration in one transaction."""
+        if self.outbox is not None and self._done_buffer:
+            done, self._done_buffer = self._done_buffer, []
+            guarded("outbox done", self.outbox.done_many, done)
 
     # ---------------------------------------------------------------- periodic re-send (Alertmanager)
     def _remember_live(self, lane: Lane, note: Notification, now: float) -> None:
@@ -509,6 +525,7 @@ class Dispatcher:
             guarded("http close", self._http.close)
             self._http = None
         if self.outbox is not None:
+            self._flush_outbox_done()
             guarded("outbox release", self.outbox.release)
             guarded("outbox close", self.outbox.close)
         if self.run_dir is not None:

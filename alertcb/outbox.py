@@ -118,6 +118,7 @@ class Outbox:
         self.owner = owner
         self.host = socket.gethostname()
         self.dropped_oldest = 0
+        self._adds = 0
         #: Rows owned by a Notifier on another host are taken over after this long.
         self.foreign_lease_s = 600.0
         self._db: sqlite3.Connection | None = None
@@ -144,32 +145,47 @@ class Outbox:
 
     def add(self, notification: Notification, destinations: Iterable[str]) -> dict[str, int]:
         """Record ``notification`` for each destination; return the row id per destination."""
-        body = encode(notification)
+        return self.add_many([(notification, list(destinations))])[0]
+
+    def add_many(self, batch: list[tuple[Notification, list[str]]]) -> list[dict[str, int]]:
+        """Record several notifications in one transaction; row ids per destination, in order."""
         now = time.time()
-        ids: dict[str, int] = {}
+        pid = os.getpid()
+        out: list[dict[str, int]] = []
         db = self.db
         with db:
             db.execute("BEGIN IMMEDIATE")  # take the write lock now: waits (busy timeout) instead of failing
-            for dest in destinations:
-                cur = db.execute(
-                    "INSERT INTO outbox(notification_id, destination, body, created, owner, host, pid, updated)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (notification.id, dest, body, now, self.owner, self.host, os.getpid(), now),
-                )
-                ids[dest] = int(cur.lastrowid or 0)
-        self._enforce_cap()
-        return ids
+            for notification, destinations in batch:
+                body = encode(notification)
+                ids: dict[str, int] = {}
+                for dest in destinations:
+                    cur = db.execute(
+                        "INSERT INTO outbox(notification_id, destination, body, created, owner, host, pid, updated)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (notification.id, dest, body, now, self.owner, self.host, pid, now),
+                    )
+                    ids[dest] = int(cur.lastrowid or 0)
+                out.append(ids)
+        self._adds += sum(len(d) for d in out)
+        if self._adds >= 100:  # counting pending rows costs a scan: do it now and then
+            self._adds = 0
+            self._enforce_cap()
+        return out
 
     def done(self, row_ids: Iterable[int], state: str = "delivered", error: str = "") -> None:
         """Mark rows finished (``delivered`` or ``failed``)."""
-        ids = [i for i in row_ids if i]
-        if not ids:
-            return
+        self.done_many([(list(row_ids), state, error)])
+
+    def done_many(self, batch: list[tuple[list[int], str, str]]) -> None:
+        """Mark several groups of rows finished, in one transaction."""
         now = time.time()
+        rows = [(state, error, now, i) for ids, state, error in batch for i in ids if i]
+        if not rows:
+            return
         with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
-                "UPDATE outbox SET state=?, last_error=?, updated=?, attempts=attempts+1 WHERE id=?",
-                [(state, error, now, i) for i in ids],
+                "UPDATE outbox SET state=?, last_error=?, updated=?, attempts=attempts+1 WHERE id=?", rows
             )
 
     def note_attempt(self, row_ids: Iterable[int], error: str) -> None:
@@ -272,14 +288,13 @@ class Outbox:
                 )
             self.dropped_oldest += excess
             logger.warning("alertcb outbox full: dropped %d oldest pending notification(s)", excess)
-        # Keep finished rows from growing without bound.
-        if count % 500 == 0:
-            with self.db:
-                self.db.execute(
-                    "DELETE FROM outbox WHERE state IN ('delivered','dropped') AND id NOT IN "
-                    "(SELECT id FROM outbox ORDER BY id DESC LIMIT ?)",
-                    (self.max_rows,),
-                )
+        # Keep finished rows from growing without bound: the newest max_rows rows are kept.
+        with self.db:
+            self.db.execute(
+                "DELETE FROM outbox WHERE state IN ('delivered','dropped')"
+                " AND id <= (SELECT id FROM outbox ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (self.max_rows,),
+            )
 
     def close(self) -> None:
         if self._db is not None:
