@@ -23,6 +23,7 @@ UNGROUPED_KINDS = frozenset({"summary", "progress", "test"})
 
 @dataclasses.dataclass(slots=True)
 class Incident:
+    key: str
     first: Event
     last: Event
     sent: bool = False
@@ -48,6 +49,9 @@ class Grouper:
         self.repeat_interval_s = repeat_interval_s
         self.max_incidents = max_incidents
         self.incidents: OrderedDict[str, Incident] = OrderedDict()
+        # Incidents still in their group wait, in due order (the wait is the same for all),
+        # so the per-iteration checks cost O(waiting), not O(open incidents).
+        self._waiting: dict[str, Incident] = {}
         self.suppressed_total = 0
 
     def process(self, event: Event, now: float) -> list[Notification]:
@@ -60,6 +64,7 @@ class Grouper:
             if incident is None:
                 return []  # nothing was announced: nothing to resolve
             del self.incidents[key]
+            self._waiting.pop(key, None)
             if event.severity != incident.first.severity:
                 # A resolve belongs to its incident: same severity, so receivers that key on
                 # labels (Alertmanager) match it to the alert it closes.
@@ -70,13 +75,15 @@ class Grouper:
             out.append(Notification(events=(event,), suppressed=incident.unsent_repeats))
             return out
         if incident is None:
-            incident = Incident(first=event, last=event)
+            incident = Incident(key=key, first=event, last=event)
             self.incidents[key] = incident
             if len(self.incidents) > self.max_incidents:
-                self.incidents.popitem(last=False)
+                forgotten, _ = self.incidents.popitem(last=False)
+                self._waiting.pop(forgotten, None)
             if event.severity >= Severity.CRITICAL or self.group_wait_s <= 0:
                 return [self._announce(incident, now)]
             incident.due_at = now + self.group_wait_s
+            self._waiting[key] = incident
             return []
         incident.last = event
         incident.total += 1
@@ -89,26 +96,24 @@ class Grouper:
     def tick(self, now: float, *, force: bool = False) -> list[Notification]:
         """Release incidents whose group wait has elapsed (all of them if ``force``)."""
         out = []
-        for incident in self.incidents.values():
-            if not incident.sent and (force or incident.due_at <= now):
-                out.append(self._announce(incident, now))
+        for incident in list(self._waiting.values()):
+            if not force and incident.due_at > now:
+                break  # the rest are due later
+            out.append(self._announce(incident, now))
         return out
 
     def next_due(self) -> float | None:
         """When `tick` next has something to release, or None."""
-        dues = [i.due_at for i in self.incidents.values() if not i.sent]
-        return min(dues) if dues else None
+        return next(iter(self._waiting.values())).due_at if self._waiting else None
 
     def waiting(self) -> int:
         """Incidents still inside their group wait."""
-        return sum(1 for i in self.incidents.values() if not i.sent)
-
-    def open_incidents(self) -> list[Incident]:
-        return [i for i in self.incidents.values() if i.sent]
+        return len(self._waiting)
 
     def _announce(self, incident: Incident, now: float) -> Notification:
         # The first event is the headline; repeats during the group wait are folded in.
         note = Notification(events=(incident.first,), suppressed=incident.total - 1)
+        self._waiting.pop(incident.key, None)
         incident.sent = True
         incident.last_sent_at = now
         incident.unsent_repeats = 0
@@ -122,3 +127,4 @@ class Grouper:
 
     def clear(self) -> None:
         self.incidents.clear()
+        self._waiting.clear()
