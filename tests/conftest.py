@@ -50,3 +50,14 @@ def _no_internal_errors_and_no_leaks() -> Iterator[None]:
 @pytest.fixture
 def canary() -> str:
     return CANARY
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Fail any test whose captured stdout/stderr/log shows the canary secret."""
+    outcome = yield
+    report = outcome.get_result()
+    leaked = [name for name, text in report.sections if CANARY in text]
+    if leaked and report.when == "call" and report.outcome != "failed":
+        report.outcome = "failed"
+        report.longrepr = f"canary secret leaked into captured output: {', '.join(leaked)}"
