@@ -1,6 +1,7 @@
 """alertcb: alerts for Keras training that never slow it down.
 
-``import alertcb`` never imports TensorFlow or Keras; only ``alertcb.keras`` does.
+``import alertcb`` is cheap and never imports TensorFlow or Keras (only ``alertcb.keras``
+does); the public names below load their modules on first use.
 
 Example:
     >>> import alertcb
@@ -9,13 +10,46 @@ Example:
     True
 """
 
-from alertcb._version import __version__
-from alertcb.errors import AlertcbError, ConfigError, DeliveryError
-from alertcb.events import Event, RunInfo, Severity
-from alertcb.notifier import Notifier
-from alertcb.redact import Secret, install_log_filter
+from __future__ import annotations
 
-install_log_filter()
+import importlib as _importlib
+import typing as _typing
+
+from alertcb._version import __version__
+from alertcb.redact import install_log_filter as _install_log_filter
+
+if _typing.TYPE_CHECKING:
+    from alertcb.errors import AlertcbError, ConfigError, DeliveryError
+    from alertcb.events import Event, RunInfo, Severity
+    from alertcb.notifier import Notifier
+    from alertcb.redact import Secret
+
+_install_log_filter()
+
+#: Public name → the module that defines it (imported on first access).
+_EXPORTS = {
+    "AlertcbError": "alertcb.errors",
+    "ConfigError": "alertcb.errors",
+    "DeliveryError": "alertcb.errors",
+    "Event": "alertcb.events",
+    "Notifier": "alertcb.notifier",
+    "RunInfo": "alertcb.events",
+    "Secret": "alertcb.redact",
+    "Severity": "alertcb.events",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _EXPORTS:
+        value = getattr(_importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
+    raise AttributeError(f"module 'alertcb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "AlertcbError",

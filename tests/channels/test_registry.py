@@ -75,6 +75,6 @@ def test_import_alertcb_does_not_load_channel_modules() -> None:
     import subprocess
     import sys
 
-    code = "import sys, alertcb; print(sorted(m for m in sys.modules if m.startswith('alertcb.channels.')))"
+    code = "import sys, alertcb; alertcb.Notifier; print(sorted(m for m in sys.modules if m.startswith('alertcb.channels.')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['alertcb.channels.base', 'alertcb.channels.console']"
