@@ -18,6 +18,7 @@ Accounting, exact at any moment: ``emitted == processed + sum(dropped) + pending
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
 import random
@@ -44,6 +45,8 @@ logger = logging.getLogger("alertcb")
 
 #: Most events kept in one digest; the rest are counted in ``suppressed``.
 DIGEST_MAX_EVENTS = 20
+#: Most attempts handed to a destination's sender at once (destinations without a rate limit).
+SEND_BATCH = 16
 #: Notifications queued for one destination before the waiting ones are merged into a digest
 #: (keeps memory flat while a destination is down or hung).
 LANE_MAX_QUEUE = 200
@@ -125,7 +128,7 @@ class Dispatcher:
         self._flushing = 0
         self._thread: threading.Thread | None = None
         self._http: Any = None
-        self._results: deque[tuple[Lane, Delivery, Outcome]] = deque()
+        self._results: deque[tuple[Lane, Delivery | None, Outcome | None]] = deque()
         self._done_buffer: list[tuple[list[int], str, str]] = []
         self._recovered = False
         self._recovery_pending = 0  # set to 1 by __init__ when an outbox must be checked
@@ -261,7 +264,9 @@ class Dispatcher:
             self._recovery_pending = 0
         while self._results:
             lane, delivery, outcome = self._results.popleft()
-            lane.in_flight = None
+            if delivery is None or outcome is None:  # the sender finished its batch
+                lane.in_flight = []
+                continue
             guarded(f"settle {lane.name}", self._settle, lane, delivery, outcome, time.monotonic())
         batch: list[Event] = []
         with self._lock:
@@ -347,9 +352,10 @@ class Dispatcher:
 
     # ---------------------------------------------------------------- delivery
     def _pump(self, lane: Lane) -> None:
-        """Start the next attempt for ``lane`` if one is due, allowed and none is in flight."""
+        """Hand ``lane``'s sender the next due attempts (one if rate-limited, else a short
+        batch), unless it is still busy."""
         now = time.monotonic()
-        if lane.in_flight is not None or not lane.queue:
+        if lane.in_flight or not lane.queue:
             return
         if lane.queue[0].next_at > now or lane.blocked_until > now:
             return
@@ -365,22 +371,37 @@ class Dispatcher:
             lane.bucket.take(now, cost)
         elif lane.digestible and len(lane.queue) > LANE_MAX_QUEUE:
             self._coalesce(lane, now)
-        delivery = lane.queue[0]
-        lane.in_flight = delivery
+        batch = [lane.queue[0]]
+        if lane.bucket is None:  # unlimited: save a thread round trip per notification
+            for delivery in itertools.islice(lane.queue, 1, SEND_BATCH):
+                if delivery.next_at > now:
+                    break
+                batch.append(delivery)
+        lane.in_flight = batch
         ctx = SendContext(self._client(), self.renderer.render, self.policy.attempt_timeout_s)
-        lane.submit(lambda: self._results_append(lane, delivery, self._attempt(lane, delivery, ctx)))
+        lane.submit(lambda: self._send_batch(lane, batch, ctx))
 
-    def _results_append(self, lane: Lane, delivery: Delivery, outcome: Outcome) -> None:
-        self._results.append((lane, delivery, outcome))
-        self._wake.set()
+    def _send_batch(self, lane: Lane, batch: list[Delivery], ctx: SendContext) -> None:
+        """On the sender thread: attempt in order, stopping at the first failure (so nothing
+        is sent to a destination that just asked to wait), then report the batch done."""
+        try:
+            for delivery in batch:
+                outcome = self._attempt(lane, delivery, ctx)
+                self._results.append((lane, delivery, outcome))
+                if outcome.verdict != "delivered":
+                    break
+        finally:
+            self._results.append((lane, None, None))
+            self._wake.set()
 
     def _coalesce(self, lane: Lane, now: float, *, force: bool = False) -> None:
         """Merge the due (all, if ``force``), attachment-free notifications of ``lane`` into one
         digest; the one in flight, if any, is left alone."""
+        busy = {id(d) for d in lane.in_flight}
         mergeable = [
             d
             for d in lane.queue
-            if d is not lane.in_flight and (force or d.next_at <= now) and not d.notification.attachments
+            if id(d) not in busy and (force or d.next_at <= now) and not d.notification.attachments
         ]
         if len(mergeable) < 2:
             return
@@ -397,10 +418,9 @@ class Dispatcher:
         merged_ids = {id(d) for d in mergeable}
         keep = [d for d in lane.queue if id(d) not in merged_ids]
         lane.queue.clear()
-        if lane.in_flight is not None and keep and keep[0] is lane.in_flight:
-            lane.queue.append(keep.pop(0))  # the delivery in flight stays at the head
+        lane.queue.extend(d for d in keep if id(d) in busy)  # deliveries in flight stay at the head
         lane.queue.append(digest)
-        lane.queue.extend(keep)
+        lane.queue.extend(d for d in keep if id(d) not in busy)
 
     def _attempt(self, lane: Lane, delivery: Delivery, ctx: SendContext) -> Outcome:
         """One attempt, on the lane's sender thread. Never raises."""

@@ -96,7 +96,7 @@ class Lane:
         self.enqueued = 0
         self.failed: Counter[str] = Counter()
         self.last_error = ""
-        self.in_flight: Delivery | None = None
+        self.in_flight: list[Delivery] = []  # handed to the sender thread, not yet settled
         self.jobs: queue.SimpleQueue[Callable[[], None] | None] | None = None
         self.thread: threading.Thread | None = None
 
@@ -119,12 +119,12 @@ class Lane:
         return not self.thread.is_alive()
 
     def forget_threads(self) -> None:
-        self.in_flight = None
+        self.in_flight = []
         self.jobs = None
         self.thread = None
 
     def next_due(self, now: float) -> float | None:
-        if not self.queue or self.in_flight is not None:
+        if not self.queue or self.in_flight:
             return None
         due = max(self.queue[0].next_at, self.blocked_until)
         if self.bucket is not None and due <= now:
