@@ -146,7 +146,10 @@ class NonFiniteAlert(AlertCallback):
                 step = self._last_step
                 values = self._floats(logs)
                 event = self.detector.observe(step, values, epoch=epoch)
-                if event is None and self.check_weights_every and not self.detector.active:
+                due = time.monotonic() - self._last_check >= self.check_weights_min_interval_s
+                if event is None and self.check_weights_every and due and not self.detector.active:
+                    # Also at epoch ends (short epochs may never reach check_weights_every), under
+                    # the same time floor, so a short fit pays neither the check nor its tracing.
                     event = self._check_weights(step, values)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_epoch_end", exc)
