@@ -113,7 +113,9 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ training-thread side
     def _init_runtime_state(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: a signal handler (SIGTERM) may emit while the interrupted main thread
+        # is inside emit(); a plain Lock would deadlock the process there.
+        self._lock = threading.RLock()
         self._cv = threading.Condition(threading.Lock())
         self._wake = threading.Event()
         self._inbox: deque[Event] = deque()

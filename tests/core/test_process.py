@@ -180,3 +180,23 @@ def test_storm_of_a_million_emits_is_a_handful_of_messages_with_flat_memory(tmp_
     assert 1 <= len(messages) <= 5
     assert result["growth_mb"] <= 20
     assert result["emitted"] == result["processed"] + sum(result["dropped"].values())
+
+
+def test_sigterm_inside_emit_does_not_deadlock(tmp_path: Path) -> None:
+    """SIGTERM arriving while the main thread is inside emit() (holding the queue lock) still
+    exits as SIGTERM within flush_timeout_s, instead of hanging the process."""
+    proc = run_script(
+        tmp_path,
+        f"""
+        import alertcb, os, signal
+        n = alertcb.Notifier([FileChannel({str(tmp_path / "out.jsonl")!r})], run_name="job",
+                             run_dir={str(tmp_path)!r}, handle_sigterm=True, flush_timeout_s=1)
+        with n._dispatcher._lock:  # as if interrupted in the middle of emit()
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+        """,
+    )
+    t0 = time.monotonic()
+    proc.wait(timeout=20)
+    assert proc.returncode == -signal.SIGTERM
+    assert time.monotonic() - t0 < 10
