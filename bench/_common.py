@@ -156,14 +156,21 @@ def machine() -> dict[str, Any]:
     for dist in ("alertcb", "tensorflow-cpu", "tensorflow", "keras", "httpx", "numpy"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[dist] = metadata.version(dist)
-    virt = ""
-    with contextlib.suppress(OSError):
-        virt = subprocess.run(["systemd-detect-virt"], capture_output=True, text=True, timeout=5).stdout.strip()
+    virt = []
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout.splitlines():
+            if line.startswith("Hypervisor vendor"):
+                virt.append(line.split(":", 1)[1].strip() + " VM")
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        found = subprocess.run(["systemd-detect-virt", "--container"], capture_output=True, text=True,
+                               timeout=5).stdout.strip()
+        if found and found != "none":
+            virt.append(found + " container")
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gib": mem_gib,
-        "virtualization": virt,
+        "virtualization": ", ".join(virt) or "none detected",
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "versions": versions,

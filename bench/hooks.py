@@ -16,7 +16,7 @@ parameters, plus a deep model with many variables), with each model's own traini
 step time on this CPU (batch 32), the amortised cost per step for several intervals,
 and the smallest interval that keeps it at or below 0.5% of a step. Also measured: the
 one-time cost of building and tracing the check (paid at the first check of every
-``fit``, since the check is rebuilt in ``on_train_begin``) and an eager alternative.
+``fit``: the check is rebuilt in ``on_train_begin``) and an eager alternative.
 
 Run: python -m bench.hooks [--quick] [--json PATH]
 """
@@ -197,8 +197,10 @@ def hook_costs(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     out["table"] = (
         f"Per-batch hook cost ({n:,} calls per row and repeat, {STEPS_PER_EPOCH} batches per epoch, "
         f"{repeats} interleaved repeats; timer overhead of {overhead_ns:.0f} ns subtracted). Means include "
-        "everything amortised (the weight check every 100 batches, its tf.function trace once per fit, "
-        "and any preemption by other processes); p50 is the typical call.\n\n"
+        "everything amortised, including preemption by other processes; p50 is the typical call. These are "
+        "tight-loop (warm-cache) costs: inside a real `fit` each call costs several times more (see the "
+        "overhead benchmark's in-fit hook timing). The 'no time floor' row runs the weight check every 100 "
+        "batches: its p99 is one check, its mean includes the tf.function trace of each repeat.\n\n"
         + md_table(["callback", "mean µs/batch (median of repeats)", "mean µs (best repeat)", "p50 µs", "p99 µs"],
                    rows)
     )
@@ -274,8 +276,9 @@ def per_fit_costs(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     log("  per-fit hooks done")
     out["table"] = (
         f"Once-per-fit and once-per-epoch hook cost on the training thread, ms (median of {fits} simulated fits "
-        "of 3 epochs). The first epoch end includes building and tracing the weight check (a new `tf.function` "
-        "every fit); the summary's report is built later on the dispatcher thread.\n\n"
+        "of 3 epochs, each well under 10 s). A fit that runs the weight check (with the current defaults: one "
+        "longer than the time floor) also pays building and tracing it once, at its first check: see the "
+        "weight-check table. The summary's report is built later, on the dispatcher thread.\n\n"
         + md_table(["callback", "on_train_begin", "1st on_epoch_end", "later on_epoch_end", "on_train_end",
                     "total per 3-epoch fit"], rows)
     )
@@ -394,7 +397,7 @@ def weight_check_costs(quick: bool, log: Callable[[str], None]) -> dict[str, Any
         f"the current default is {_default_interval_label()}, i.e. every max({every_default}, "
         f"{floor_s:g} s / step) batches.\n\n"
         + md_table(
-            ["model", "params", "variables", "step ms", "check µs", "eager check µs", "build+trace ms (once per fit)"]
+            ["model", "params", "variables", "step ms", "check µs", "eager check µs", "build+trace ms (first check of every fit)"]
             + [f"every {k}" for k in INTERVALS]
             + ["current default", "min interval for ≤0.5%"],
             rows,
