@@ -31,6 +31,7 @@ from alertcb.notification import Attachment
 from alertcb.outbox import Outbox
 from alertcb.render import Renderer
 from alertcb.rundir import DEFAULT_ROOT, RunDir, safe_dirname
+from alertcb.validate import check_number
 
 logger = logging.getLogger("alertcb")
 
@@ -45,13 +46,6 @@ _sigterm_installed: dict[str, Any] = {}
 RUN_LEVEL_KINDS = frozenset(
     {"nonfinite", "spike", "divergence", "plateau", "threshold", "summary", "progress"}
 )
-
-
-def _check_number(field: str, value: Any, *, minimum: float = 0.0, integer: bool = False) -> None:
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
-        what = "an integer" if integer else "a number"
-        raise ConfigError(field, f"expected {what} >= {minimum:g}, got {value!r}")
 
 
 class Notifier:
@@ -119,7 +113,7 @@ class Notifier:
             isinstance(channels, (str, bytes, Channel)) or not all(isinstance(c, Channel) for c in channels)
         ):
             raise ConfigError("channels", "expected a list of alertcb.channels.Channel instances")
-        _check_number("queue_size", queue_size, minimum=1, integer=True)
+        check_number("queue_size", queue_size, minimum=1, integer=True)
         for field, value in (
             ("group_wait_s", group_wait_s),
             ("repeat_interval_s", repeat_interval_s),
@@ -130,7 +124,7 @@ class Notifier:
             ("retry_base_s", retry_base_s),
             ("retry_max_s", retry_max_s),
         ):
-            _check_number(field, value)
+            check_number(field, value, minimum=0)
         if send_from not in ("chief", "all"):
             raise ConfigError("send_from", f"expected 'chief' or 'all', got {send_from!r}")
         if run_name is not None and (not isinstance(run_name, str) or not run_name.strip()):

@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from math import isfinite
 from typing import Any
 
-from alertcb.detectors.base import Detector, check_number, fmt, fmt_ratio, fmt_step
+from alertcb.detectors.base import Detector, fmt, fmt_ratio, fmt_step
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
+from alertcb.validate import check_number
 
 TITLE_SUFFIX = "diverging"
 

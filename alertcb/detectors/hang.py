@@ -27,9 +27,10 @@ from types import FrameType
 from typing import Any
 
 from alertcb._guard import capture_internal_error
-from alertcb.detectors.base import Detector, check_number, fmt_step
+from alertcb.detectors.base import Detector, fmt_step
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
 from alertcb.filters import fmt_duration
+from alertcb.validate import check_number
 
 TITLE = "training hung"
 PHASES = ("startup", "train", "validation", "checkpoint", "idle")

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from alertcb._guard import capture_internal_error
-from alertcb.detectors.base import check_name, check_number
+from alertcb.detectors.base import check_name
 from alertcb.detectors.divergence import DivergenceDetector
 from alertcb.detectors.hang import DEFAULT_INTERVAL_S, HangMonitor, schedule_hang_check
 from alertcb.detectors.nonfinite import NonFiniteDetector
@@ -26,6 +26,7 @@ from alertcb.detectors.spike import RunningMeanDecoder, SpikeDetector
 from alertcb.detectors.threshold import ThresholdDetector
 from alertcb.errors import ConfigError
 from alertcb.events import Event, to_float
+from alertcb.validate import check_number
 
 
 class Monitor:

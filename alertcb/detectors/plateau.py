@@ -17,9 +17,10 @@ import math
 import struct
 from collections.abc import Mapping
 
-from alertcb.detectors.base import Detector, check_name, check_number, fmt
+from alertcb.detectors.base import Detector, check_name, fmt
 from alertcb.errors import ConfigError
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
+from alertcb.validate import check_number
 
 MODES = ("auto", "min", "max")
 _MAX_SUFFIXES = (

@@ -32,9 +32,10 @@ from collections.abc import Mapping
 from math import isfinite, log
 from typing import Any
 
-from alertcb.detectors.base import Detector, check_number, fmt, fmt_ratio, fmt_step
+from alertcb.detectors.base import Detector, fmt, fmt_ratio, fmt_step
 from alertcb.errors import ConfigError
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
+from alertcb.validate import check_number
 
 DEFAULT_SENSITIVITY = 2.2
 DEFAULT_WINDOW = 300

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from alertcb.detectors.base import Detector, check_name, check_number, fmt, fmt_step
+from alertcb.detectors.base import Detector, check_name, fmt, fmt_step
 from alertcb.errors import ConfigError
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
+from alertcb.validate import check_number
 
 LEVELS = ("batch", "epoch")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from alertcb.detectors.base import check_number
 from alertcb.detectors.hang import (
     DEFAULT_CHECKPOINT_TIMEOUT_S,
     DEFAULT_FIRST_STEP_TIMEOUT_S,
@@ -18,6 +17,7 @@ from alertcb.detectors.hang import (
 )
 from alertcb.errors import ConfigError
 from alertcb.keras._base import AlertCallback
+from alertcb.validate import check_number
 
 
 class HangWatchdog(AlertCallback):

@@ -7,12 +7,12 @@ from collections.abc import Callable, Mapping
 from math import isfinite
 from typing import Any
 
-from alertcb.detectors.base import check_number
 from alertcb.detectors.nonfinite import NonFiniteDetector, NonFiniteError
 from alertcb.errors import ConfigError
 from alertcb.events import Event, to_float
 from alertcb.keras._base import AlertCallback
 from alertcb.keras._compat import BACKEND, FLAVOUR, keras_module
+from alertcb.validate import check_number
 
 POLICIES = ("alert", "stop", "raise")
 DEFAULT_CHECK_WEIGHTS_EVERY = 100
