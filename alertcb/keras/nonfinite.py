@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from math import isfinite
 from typing import Any
@@ -44,6 +45,19 @@ def make_weights_check(model: Any) -> Callable[[], bool]:
         return bool(ops.all(ops.stack([ops.all(ops.isfinite(v)) for v in variables])))
 
     return all_finite_ops
+
+
+_checks: weakref.WeakKeyDictionary[Any, tuple[tuple[int, ...], Callable[[], bool]]] = weakref.WeakKeyDictionary()
+
+
+def cached_weights_check(model: Any) -> Callable[[], bool]:
+    """`make_weights_check`, built (and traced) once per model and set of trainable variables."""
+    key = tuple(id(v) for v in model.trainable_variables)
+    cached = _checks.get(model)
+    if cached is None or cached[0] != key:
+        cached = (key, make_weights_check(model))
+        _checks[model] = cached
+    return cached[1]
 
 
 class NonFiniteAlert(AlertCallback):
@@ -93,7 +107,6 @@ class NonFiniteAlert(AlertCallback):
             "check_weights_min_interval_s", check_weights_min_interval_s, minimum=0
         )
         self.detector = NonFiniteDetector(monitor=monitor, run=self.run)
-        self._check: Callable[[], bool] | None = None
         self._batches = 0
         self._since_check = 0
         self._last_check = 0.0
@@ -105,7 +118,6 @@ class NonFiniteAlert(AlertCallback):
             self._batches = 0
             self._since_check = 0
             self._last_check = time.monotonic()
-            self._check = None
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         with self._lock:
@@ -156,6 +168,19 @@ class NonFiniteAlert(AlertCallback):
             return
         self._act(event)
 
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        """A last weight check if batches ran since the previous one: a short fit (under the
+        time floor) still learns that it ends with NaN weights before they are saved."""
+        event: Event | None = None
+        try:
+            with self._lock:
+                if self.check_weights_every and self._since_check and not self.detector.active:
+                    event = self._check_weights(self._last_step, self._floats(logs))
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("on_train_end", exc)
+            return
+        self._act(event)
+
     def _floats(self, logs: Mapping[str, Any] | None) -> dict[str, float]:
         if not logs:
             return {}
@@ -172,9 +197,7 @@ class NonFiniteAlert(AlertCallback):
         model = getattr(self, "model", None)
         if model is None:
             return None
-        if self._check is None:
-            self._check = make_weights_check(model)
-        return self.detector.check_weights(step, self._check(), epoch=self._epoch, metrics=values)
+        return self.detector.check_weights(step, cached_weights_check(model)(), epoch=self._epoch, metrics=values)
 
     def _act(self, event: Event | None) -> None:
         if event is None:
