@@ -241,7 +241,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self._headers_buffer.append(b"\r\n" + body)  # headers and body in one write
+        self._headers_buffer.append(b"\r\n" + body)  # type: ignore[attr-defined]  # headers and body in one write
         self.flush_headers()
 
     def do_GET(self) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 
 import alertcb
 from alertcb.channels import Webhook
+from alertcb.events import Severity
 from bench._common import (
     LoopbackServer,
     bench_args,
@@ -80,7 +81,7 @@ class Probe:
         return wrapper
 
     def emit(self, title: str, kind: str = "custom") -> None:
-        event = self.notifier.event(kind, title, "benchmark", severity="critical")
+        event = self.notifier.event(kind, title, "benchmark", severity=Severity.CRITICAL)
         self.emitted_ns[title] = time.monotonic_ns()
         self.notifier.emit(event)
 
@@ -205,7 +206,7 @@ def grouping_scan_cost(counts: tuple[int, ...]) -> dict[str, float]:
         grouper = Grouper(group_wait_s=5.0)
         now = time.monotonic()
         for i in range(k):
-            grouper.process(Event(kind="custom", title=f"incident {i}", severity="critical"), now)
+            grouper.process(Event(kind="custom", title=f"incident {i}", severity=Severity.CRITICAL), now)
         reps = max(20, 200_000 // max(k, 1))
         start = time.perf_counter_ns()
         for _ in range(reps):
@@ -286,8 +287,9 @@ def run(quick: bool = False, log: Callable[[str], None] | None = None) -> dict[s
     )
     scan = result["grouping_scan_us"]
     tables.append(
-        "Dispatcher bookkeeping per loop iteration (`Grouper.tick` + `waiting` + `next_due`, each a scan of every "
-        "open incident) vs open incidents (`max_incidents` defaults to 10,000)\n\n"
+        "Dispatcher bookkeeping per loop iteration (`Grouper.tick` + `waiting` + `next_due`, called on every "
+        "wake-up) vs open incidents (`max_incidents` defaults to 10,000); it grew linearly with open incidents "
+        "before 535bfa3 (3.3 ms at 10,000)\n\n"
         + md_table(["open incidents", "µs per dispatcher iteration"], [[f"{int(k):,}", v] for k, v in scan.items()])
     )
     result["tables"] = tables

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from alertcb import Event, Notifier
+from alertcb import Event, Notifier, Severity
 from alertcb.channels.base import Channel, Outcome, SendContext
 from alertcb.notification import Notification
 from bench._common import (
@@ -79,7 +79,7 @@ def measure(n: int, queue_size: int, busy: bool, channels: Callable[[], list[Cha
         chans = channels() if channels is not None else [Hung(name=f"hung{i}") for i in range(6)]
         notifier = Notifier(chans, run_name="bench", run_dir=tmp, queue_size=queue_size, group_wait_s=0,
                             console=channels is not None)
-        events = [Event(kind="spike", title=f"loss spike {i % 100}", severity="critical") for i in range(1000)]
+        events = [Event(kind="spike", title=f"loss spike {i % 100}", severity=Severity.CRITICAL) for i in range(1000)]
         notifier.emit(events[0])  # start the thread, let it get stuck in a hung channel
         time.sleep(0.2)
         samples = array.array("q", bytes(8 * n))

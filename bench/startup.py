@@ -67,9 +67,9 @@ def importtime(runs: int, env: dict[str, str], code: str = "import alertcb") -> 
             if not line.startswith("import time:") or "self [us]" in line:
                 continue
             # "import time:  <self> | <cumulative> | <2 spaces per level>name"
-            self_us, cum_us, raw_name = line.split(":", 1)[1].split("|", 2)
+            self_text, cum_text, raw_name = line.split(":", 1)[1].split("|", 2)
             depth = (len(raw_name) - len(raw_name.lstrip(" "))) // 2
-            entries.append((depth, raw_name.strip(), int(self_us), int(cum_us)))
+            entries.append((depth, raw_name.strip(), int(self_text), int(cum_text)))
         # -X importtime prints children before their parent: rebuild parents in reverse
         for depth, name, self_us, cum_us in reversed(entries):
             while stack and stack[-1][0] >= depth:

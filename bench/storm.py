@@ -43,14 +43,14 @@ def child(url: str, n: int) -> dict[str, Any]:
 
     quiet_alertcb_logger()
     import alertcb
-    from alertcb import Event
+    from alertcb import Event, Severity
     from alertcb.channels import Webhook
 
     tmp = tempfile.mkdtemp(prefix="alertcb-storm-")
     notifier = alertcb.Notifier([Webhook(url=url)], console=True, run_name="storm", run_dir=tmp)
     samples = array.array("q", bytes(8 * n))
     run = notifier.run
-    warm = Event(kind="custom", title="warm-up", severity="info", run=run)
+    warm = Event(kind="custom", title="warm-up", severity=Severity.INFO, run=run)
     notifier.emit(warm)
     notifier.flush(5)
     rss_before = _rss_mib()
@@ -58,18 +58,18 @@ def child(url: str, n: int) -> dict[str, Any]:
     emit = notifier.emit
     start = time.perf_counter()
     for i in range(n):
-        event = Event(kind="nonfinite", title="loss is NaN", message=f"batch {i}", severity="critical",
+        event = Event(kind="nonfinite", title="loss is NaN", message=f"batch {i}", severity=Severity.CRITICAL,
                       run=run, step=i, metrics={"loss": float("nan")})
         t0 = clock()
         emit(event)
         samples[i] = clock() - t0
     storm_s = time.perf_counter() - start
     rss_after_storm = _rss_mib()
-    notifier.emit(Event(kind="nonfinite", title="loss is NaN", message="finite again", severity="critical",
+    notifier.emit(Event(kind="nonfinite", title="loss is NaN", message="finite again", severity=Severity.CRITICAL,
                         run=run, status="resolved"))
-    t0 = time.perf_counter()
+    flush_start = time.perf_counter()
     pending = notifier.flush(60)
-    flush_s = time.perf_counter() - t0
+    flush_s = time.perf_counter() - flush_start
     stats = notifier.stats()
     notifier.close(5)
     events_lines = 0
