@@ -14,7 +14,7 @@ import time
 import traceback
 import uuid
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Literal, TypeVar
@@ -465,8 +465,3 @@ def _close_all_at_exit() -> None:
                 notifier.close()
         except Exception:  # noqa: BLE001 - never fail interpreter shutdown
             pass
-
-
-def live_notifiers() -> Iterator[Notifier]:
-    """The notifiers not yet garbage-collected (for tests and the SIGTERM handler)."""
-    return iter(list(_live))

@@ -19,7 +19,7 @@ import dataclasses
 import email.utils
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 from alertcb.errors import ConfigError
@@ -237,7 +237,3 @@ def post_json(ctx: SendContext, url: str, payload: Any, headers: dict[str, str] 
 
 class TransportError(Exception):
     """A network-level failure (retryable); its message is already scrubbed."""
-
-
-def join_kinds(values: Iterable[str]) -> str:
-    return ", ".join(sorted(values))
