@@ -89,7 +89,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    from alertcb.outbox import Outbox
+    from alertcb.delivery.outbox import Outbox
 
     path = Path(args.path)
     if not path.exists():
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     box.set_defaults(func=cmd_outbox)
 
     try:
-        from alertcb.report import add_report_parser
+        from alertcb.report.artifacts import add_report_parser
     except ImportError:
         pass
     else:

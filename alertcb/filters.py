@@ -251,15 +251,15 @@ def epoch_rows(rows: Any, limit: int = 20, best_epoch: Any = None) -> list[dict[
 
 
 def summary_view(details: Any) -> dict[str, Any]:
-    """Normalise a summary event's details for templates (see `alertcb.summary.summary_view`)."""
-    from alertcb.summary_view import summary_view as view
+    """Normalise a summary event's details for templates (see `alertcb.report.tracker.summary_view`)."""
+    from alertcb.report.summary import summary_view as view
 
     return view(details)
 
 
 def progress_view(details: Any) -> dict[str, Any]:
-    """Normalise a progress event's details for templates (see `alertcb.summary.progress_view`)."""
-    from alertcb.summary_view import progress_view as view
+    """Normalise a progress event's details for templates (see `alertcb.report.tracker.progress_view`)."""
+    from alertcb.report.summary import progress_view as view
 
     return view(details)
 

@@ -23,14 +23,14 @@ from alertcb import distributed
 from alertcb._guard import capture_internal_error
 from alertcb.channels.base import Channel
 from alertcb.channels.console import Console
-from alertcb.dispatcher import DeliveryPolicy, Dispatcher
+from alertcb.delivery.dispatcher import DeliveryPolicy, Dispatcher
+from alertcb.delivery.outbox import Outbox
+from alertcb.delivery.rundir import DEFAULT_ROOT, RunDir, safe_dirname
 from alertcb.errors import ConfigError
 from alertcb.events import Event, RunInfo, Severity
 from alertcb.filters import tail_lines
 from alertcb.notification import Attachment
-from alertcb.outbox import Outbox
 from alertcb.render import Renderer
-from alertcb.rundir import DEFAULT_ROOT, RunDir, safe_dirname
 from alertcb.validate import check_number
 
 logger = logging.getLogger("alertcb")
@@ -374,7 +374,7 @@ class Notifier:
 
     def _build_report(self, event: Event) -> tuple[Attachment, ...]:
         try:
-            from alertcb.report import build_report
+            from alertcb.report.artifacts import build_report
         except ImportError:
             return ()
         return tuple(build_report(event, self.renderer, self.run_dir))

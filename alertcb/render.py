@@ -31,16 +31,8 @@ RESOLVED_ICON = "✅"
 
 
 def packaged_templates_dir() -> Path:
-    """Where the templates shipped with alertcb live.
-
-    In a wheel they are installed as ``alertcb/templates``; in a source checkout
-    they are the top-level ``templates/`` folder.
-    """
-    here = Path(__file__).resolve().parent
-    installed = here / "templates"
-    if installed.is_dir():
-        return installed
-    return here.parent / "templates"
+    """Where the templates shipped with alertcb live: ``alertcb/templates`` (one lookup path)."""
+    return Path(__file__).resolve().parent / "templates"
 
 
 class Renderer:

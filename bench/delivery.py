@@ -198,8 +198,8 @@ def grouping_scan_cost(counts: tuple[int, ...]) -> dict[str, float]:
     open incident. K open incidents are made the way a run makes them: K critical events
     with distinct titles (sent at once, so none is waiting).
     """
+    from alertcb.delivery.grouping import Grouper
     from alertcb.events import Event
-    from alertcb.grouping import Grouper
 
     out: dict[str, float] = {}
     for k in counts:

@@ -20,7 +20,7 @@ import time
 import urllib.parse
 from typing import Any, ClassVar
 
-from alertcb.channels import _common as c
+from alertcb.channels import _http as c
 from alertcb.channels.base import (
     Channel,
     Notification,

@@ -15,7 +15,7 @@ import ssl
 from email.message import EmailMessage
 from typing import Any, ClassVar, Literal
 
-from alertcb.channels import _common as c
+from alertcb.channels import _http as c
 from alertcb.channels.base import Channel, Notification, Outcome, SendContext, is_loopback
 from alertcb.errors import ConfigError
 from alertcb.filters import strip_control, truncate_chars

@@ -15,7 +15,7 @@ import math
 import socket
 from typing import Any, ClassVar
 
-from alertcb.channels import _common as c
+from alertcb.channels import _http as c
 from alertcb.channels.base import (
     Channel,
     Notification,

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any, ClassVar
 
-from alertcb.channels import _common as c
+from alertcb.channels import _http as c
 from alertcb.channels.base import (
     Channel,
     Notification,

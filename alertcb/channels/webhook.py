@@ -15,7 +15,7 @@ import re
 import time
 from typing import Any, ClassVar
 
-from alertcb.channels import _common as c
+from alertcb.channels import _http as c
 from alertcb.channels.base import Channel, Notification, Outcome, SendContext, check_url, classify_http
 from alertcb.errors import ConfigError
 from alertcb.redact import MASK, Secret, redact_url, scrub

@@ -12,7 +12,7 @@ import logging
 import urllib.parse
 from typing import Any, ClassVar, Literal
 
-from alertcb.channels import _common as c
+from alertcb.channels import _http as c
 from alertcb.channels.base import (
     Channel,
     Notification,

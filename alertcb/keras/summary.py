@@ -1,4 +1,4 @@
-"""`TrainingSummary`: the end-of-training summary, via `alertcb.summary.SummaryTracker`."""
+"""`TrainingSummary`: the end-of-training summary, via `alertcb.report.tracker.SummaryTracker`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from alertcb.detectors.spike import RunningMeanDecoder
 from alertcb.events import to_float
 from alertcb.keras._base import AlertCallback
-from alertcb.summary import SummaryTracker
+from alertcb.report.tracker import SummaryTracker
 
 
 def current_learning_rate(model: Any) -> float | None:

@@ -20,7 +20,7 @@ def test_configuration_reference_lists_every_field() -> None:
 
 
 def test_wheel_ships_the_templates(tmp_path: Path) -> None:
-    """A built wheel contains templates/ as alertcb/templates, so a plain pip install can render."""
+    """A built wheel contains alertcb/templates, so a plain pip install can render."""
     import subprocess
     import sys
     import zipfile
@@ -32,5 +32,5 @@ def test_wheel_ships_the_templates(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("alertcb-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "templates").rglob("*.j2")}
-    assert shipped and {f"alertcb/{p}" for p in shipped} <= names
+    shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "alertcb" / "templates").rglob("*.j2")}
+    assert shipped and shipped <= names

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alertcb import Event
-from alertcb.grouping import Grouper
+from alertcb.delivery.grouping import Grouper
 
 
 def nan(status: str = "firing", severity: str = "critical") -> Event:

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from alertcb import Event
+from alertcb.delivery.outbox import Outbox, decode, encode
 from alertcb.notification import Notification
-from alertcb.outbox import Outbox, decode, encode
 
 
 def note(i: int) -> Notification:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from alertcb import Notifier
-from alertcb.outbox import Outbox
+from alertcb.delivery.outbox import Outbox
 from alertcb.testing import RecordingChannel
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from pytest_httpserver import HTTPServer
 
 from alertcb import Event, Notifier
 from alertcb.channels import Alertmanager
-from alertcb.dispatcher import RESOLVE_RESENDS
+from alertcb.delivery.dispatcher import RESOLVE_RESENDS
 
 
 def test_firing_is_refreshed_until_resolved_then_resolve_repeats(httpserver: HTTPServer, tmp_path: Path) -> None:

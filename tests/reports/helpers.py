@@ -10,7 +10,7 @@ from typing import Any
 
 from alertcb.events import Event, RunInfo, Severity
 from alertcb.notification import Attachment, Notification
-from alertcb.summary import SummaryTracker
+from alertcb.report.tracker import SummaryTracker
 
 START = 1_764_187_200.0  # 2025-11-26 20:00:00 UTC
 RUN = RunInfo(name="exp42", host="gpu-node-7", pid=4242)
@@ -157,7 +157,7 @@ def _cached_summary(status: str, epochs: int, frames: int) -> Event:
 
 def _summary(status: str, epochs: int, frames: int, run: RunInfo) -> Event:
     if status == "incomplete":
-        from alertcb.summary import summary_from_events
+        from alertcb.report.tracker import summary_from_events
 
         events = [
             Event(kind="spike", title="loss spike", epoch=2, step=130, run=run, time=START + 60),
@@ -278,7 +278,7 @@ def alert_event(kind: str, status: str = "firing") -> Event:
 
 @functools.lru_cache(maxsize=1)
 def png_attachment() -> Attachment:
-    from alertcb.plot import loss_curve_png
+    from alertcb.report.plot import loss_curve_png
 
     return Attachment("loss_curve.png", "image/png", loss_curve_png({}, backend="builtin"), "loss-curve")
 

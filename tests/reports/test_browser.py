@@ -11,7 +11,7 @@ import pytest
 
 from alertcb.filters import fmt_number
 from alertcb.render import Renderer
-from alertcb.report import build_report
+from alertcb.report.artifacts import build_report
 
 from .helpers import summary_event
 

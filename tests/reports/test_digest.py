@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from alertcb.digest import ProgressDigest, parse_interval
 from alertcb.errors import ConfigError
 from alertcb.events import Event
+from alertcb.report.digest import ProgressDigest, parse_interval
 
 from .helpers import FakeNotifier, make_tracker, simulate
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from alertcb.errors import ConfigError
-from alertcb.plot import _INDEX, loss_curve_png, nice_ticks
+from alertcb.report.plot import _INDEX, loss_curve_png, nice_ticks
 
 from .helpers import summary_event
 
@@ -122,7 +122,7 @@ def test_nice_ticks() -> None:
 def test_import_alertcb_loads_neither_matplotlib_nor_tensorflow() -> None:
     """Importing alertcb and its report modules never imports matplotlib, pyplot or TensorFlow."""
     code = (
-        "import sys, alertcb, alertcb.summary, alertcb.plot, alertcb.report, alertcb.digest\n"
+        "import sys, alertcb, alertcb.report.tracker, alertcb.report.plot, alertcb.report.artifacts, alertcb.report.digest\n"
         "bad = [m for m in ('matplotlib', 'tensorflow', 'keras') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
@@ -134,7 +134,7 @@ def test_matplotlib_on_a_thread_never_touches_pyplot() -> None:
     pytest.importorskip("matplotlib")
     code = (
         "import sys, threading\n"
-        "from alertcb.plot import loss_curve_png\n"
+        "from alertcb.report.plot import loss_curve_png\n"
         "out = []\n"
         "details = {'epochs': [{'epoch': i, 'metrics': {'loss': 1 / (i + 1)}} for i in range(5)]}\n"
         "t = threading.Thread(target=lambda: out.append(loss_curve_png(details, backend='matplotlib')))\n"

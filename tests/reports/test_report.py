@@ -13,7 +13,7 @@ import pytest
 from alertcb.events import Event
 from alertcb.notification import Attachment
 from alertcb.render import Renderer
-from alertcb.report import (
+from alertcb.report.artifacts import (
     PLOT_CONTENT_ID,
     add_report_parser,
     build_report,

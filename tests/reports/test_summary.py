@@ -11,8 +11,8 @@ import pytest
 
 from alertcb.errors import ConfigError
 from alertcb.events import Event, Severity
-from alertcb.summary import SUMMARY_TITLE, summary_from_events
-from alertcb.summary_view import summary_view
+from alertcb.report.summary import summary_view
+from alertcb.report.tracker import SUMMARY_TITLE, summary_from_events
 
 from .helpers import RUN, START, Clock, FakeNotifier, make_tracker, simulate, summary_event
 

@@ -282,7 +282,7 @@ def test_run_fixture_is_the_documented_one() -> None:
 
 def test_docs_list_every_view_key() -> None:
     """docs/reports.md documents every key templates can use from summary_view and progress_view."""
-    from alertcb.summary_view import progress_view, summary_view
+    from alertcb.report.summary import progress_view, summary_view
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "reports.md").read_text(encoding="utf-8")
     keys = (set(summary_view({})) | set(progress_view({}))) - {"schema"}

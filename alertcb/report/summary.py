@@ -15,7 +15,7 @@ from alertcb.events import to_float
 from alertcb.filters import fmt_duration, fmt_number
 
 #: The ``schema`` of `summary_view`'s result (a view passed again is returned as is).
-VIEW_MARK = "alertcb.summary-view/1"
+VIEW_MARK = "alertcb.report.tracker-view/1"
 STATUS_ICON = {
     "completed": "✅",
     "stopped_early": "🟠",

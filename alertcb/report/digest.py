@@ -24,7 +24,7 @@ from alertcb._guard import capture_internal_error
 from alertcb.errors import ConfigError
 from alertcb.events import Event, Severity
 from alertcb.filters import fmt_duration, fmt_metrics
-from alertcb.summary import NOT_ALERTS, SummaryTracker
+from alertcb.report.tracker import NOT_ALERTS, SummaryTracker
 
 logger = logging.getLogger("alertcb")
 

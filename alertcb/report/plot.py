@@ -63,7 +63,7 @@ class CurveData:
     """
 
     def __init__(self, details: Mapping[str, Any]) -> None:
-        from alertcb.summary_view import VIEW_MARK, summary_view
+        from alertcb.report.summary import VIEW_MARK, summary_view
 
         view = details if details.get("schema") == VIEW_MARK else summary_view(details)
         self.title = " · ".join(x for x in (str(view["run_name"]), str(view["status_text"])) if x)

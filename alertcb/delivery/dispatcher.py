@@ -32,14 +32,14 @@ from typing import Any
 
 from alertcb._guard import capture_internal_error, guarded
 from alertcb.channels.base import Channel, Outcome, SendContext, TransportError
+from alertcb.delivery.grouping import UNGROUPED_KINDS, Grouper
+from alertcb.delivery.lane import Delivery, DeliveryPolicy, Lane, remove_delivery
+from alertcb.delivery.outbox import Outbox
+from alertcb.delivery.rundir import RunDir
 from alertcb.events import Event, RunInfo
-from alertcb.grouping import UNGROUPED_KINDS, Grouper
-from alertcb.lanes import Delivery, DeliveryPolicy, Lane, remove_delivery
 from alertcb.notification import Attachment, Notification
-from alertcb.outbox import Outbox
 from alertcb.redact import scrub
 from alertcb.render import Renderer
-from alertcb.rundir import RunDir
 
 logger = logging.getLogger("alertcb")
 

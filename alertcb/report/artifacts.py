@@ -2,7 +2,7 @@
 the picture as an attachment for channels, and the ``alertcb report`` command.
 
 `build_report` runs on the dispatcher's thread when it handles a ``summary`` event:
-it draws the loss curve (see `alertcb.plot`), writes ``loss_curve.png`` and a
+it draws the loss curve (see `alertcb.report.plot`), writes ``loss_curve.png`` and a
 self-contained ``report.html`` (picture embedded as a ``data:`` URI) into the run
 directory, and returns the PNG as an `Attachment` with ``content_id="loss-curve"``:
 the email channel inlines it (``<img src="cid:loss-curve">``), WeCom sends it as an
@@ -61,7 +61,7 @@ def build_report(
     Returns:
         ``(Attachment("loss_curve.png", "image/png", png, content_id="loss-curve"),)``.
     """
-    from alertcb.plot import loss_curve_png
+    from alertcb.report.plot import loss_curve_png
 
     if event.kind != "summary":
         return ()
@@ -138,7 +138,7 @@ def load_summary(run_dir: str | os.PathLike[str]) -> Event:
 
 
 def _load_summary(run_dir: Path) -> tuple[Event, bool]:
-    from alertcb.summary import summary_from_events
+    from alertcb.report.tracker import summary_from_events
 
     events = read_events(run_dir)
     for event in reversed(events):
@@ -179,8 +179,8 @@ def render_report(
         FileNotFoundError: there is no ``events.jsonl`` in ``run_dir``.
         ValueError: an unknown ``fmt``.
     """
-    from alertcb.plot import loss_curve_png
     from alertcb.render import Renderer
+    from alertcb.report.plot import loss_curve_png
 
     if fmt not in FORMATS:
         raise ValueError(f"fmt: expected one of {sorted(FORMATS)}, got {fmt!r}")

@@ -3,7 +3,7 @@
 `SummaryTracker` is framework-neutral (no Keras import): an adapter feeds it
 ``train_begin`` / ``batch_end`` / ``epoch_end`` / ``train_end`` and it emits one
 ``kind="summary"`` `Event` whose ``details`` hold everything the reports need
-(schema ``alertcb.summary/1``, see docs/reports.md). It also listens to every
+(schema ``alertcb.report.tracker/1``, see docs/reports.md). It also listens to every
 event its notifier emits, to count the alerts raised and to finish itself when
 training ends badly (a ``crash`` or ``interrupted`` event).
 
@@ -34,7 +34,7 @@ from typing import Any
 
 from alertcb.errors import ConfigError
 from alertcb.events import Event, RunInfo, Severity, json_safe, to_float
-from alertcb.summary_view import (
+from alertcb.report.summary import (
     MAX_MESSAGE_CHARS,
     as_int,
     summary_message,
@@ -42,7 +42,7 @@ from alertcb.summary_view import (
 
 logger = logging.getLogger("alertcb")
 
-SUMMARY_SCHEMA = "alertcb.summary/1"
+SUMMARY_SCHEMA = "alertcb.report.tracker/1"
 SUMMARY_TITLE = "training summary"
 
 #: Summary statuses, least to most severe. ``incomplete`` is used for a run whose

@@ -1,7 +1,7 @@
 """Per-destination delivery state: the policy, a token bucket, queued deliveries, the sender thread.
 
 A `Lane` is touched only by the dispatcher thread, except for the job it hands to its
-sender thread (one attempt at a time). See `alertcb.dispatcher`.
+sender thread (one attempt at a time). See `alertcb.delivery.dispatcher`.
 """
 
 from __future__ import annotations
