@@ -170,6 +170,40 @@ def pluck(epochs: Any, key: str) -> list[Any]:
     return [(row.get("metrics") or {}).get(key) if isinstance(row, dict) else None for row in epochs or ()]
 
 
+#: Mention syntax of the chat services: Slack ``<!here>``/``<!channel>``/``<@U123>``/``<!subteam^S1>``,
+#: WeCom markdown ``<@userid>``, Feishu/Teams ``<at ...>``, and bare ``@all``/``@here``/``@channel``/``@everyone``,
+#: also in their HTML-escaped forms (``&lt;@all&gt;``).
+_MENTION = re.compile(r"(?:<|&lt;|&#60;|&#x3c;)(?=[@!]|at[\s>])|(?<![\w.])@(?=(?:all|here|channel|everyone)\b)", re.IGNORECASE)
+NO_MENTION = "\u2060"  # WORD JOINER: invisible, and no service parses a mention through it
+
+
+def no_mentions(text: Any) -> str:
+    """Make mention syntax in ``text`` inert (a word joiner after ``<`` or ``@``), in any format.
+
+    Text from metrics, titles, messages and exceptions must never ping anyone; the
+    channels apply this to everything they render, then add the configured mentions.
+
+    Example:
+        >>> no_mentions("<!channel> @all") == "<\u2060!channel> @\u2060all"
+        True
+    """
+    return _MENTION.sub(lambda m: m.group(0) + NO_MENTION, str(text))
+
+
+def alert_view(event: Any) -> dict[str, Any]:
+    """The readable pieces of an alert for templates (see `alertcb.alerttext.alert_view`)."""
+    from alertcb.alerttext import alert_view as view
+
+    return view(event)
+
+
+def what_to_check(kind: Any) -> str:
+    """The one "what to check" line for an event kind (see `alertcb.alerttext.CHECKS`)."""
+    from alertcb.alerttext import what_to_check as check
+
+    return check(str(kind))
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "clean": strip_control,
     "truncate_chars": truncate_chars,
@@ -184,6 +218,9 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "tail_lines": tail_lines,
     "metrics": fmt_metrics,
     "pluck": pluck,
+    "no_mentions": no_mentions,
+    "alert_view": alert_view,
+    "what_to_check": what_to_check,
 }
 
 
