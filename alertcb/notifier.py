@@ -195,6 +195,9 @@ class Notifier:
         self._scheduler: Any = None
         self._scheduler_lock = threading.Lock()
         self._filtered = 0
+        #: ``(epoch, step)`` last reported by alertcb's Keras callbacks (0-based; None when
+        #: unknown); crash and SIGTERM alerts carry it.
+        self.last_position: tuple[int | None, int | None] = (None, None)
         _live.add(self)
         if handle_sigterm:
             self.install_sigterm_handler()
@@ -380,8 +383,9 @@ class Notifier:
         return tuple(build_report(event, self.renderer, self.run_dir))
 
     def _emit_end(self, kind: str, title: str, message: str, severity: Severity, details: dict[str, Any]) -> None:
+        epoch, step = self.last_position
         event = Event(
-            kind=kind, title=title, message=message, severity=severity, run=self.run, details=details
+            kind=kind, title=title, message=message, severity=severity, run=self.run, details=details, epoch=epoch, step=step
         )
         self.emit(event)
 

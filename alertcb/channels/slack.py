@@ -22,7 +22,9 @@ from alertcb.channels.base import (
     classify_http,
     post_json,
 )
-from alertcb.filters import ELLIPSIS, strip_control
+from alertcb.errors import ConfigError
+from alertcb.events import Severity
+from alertcb.filters import ELLIPSIS, no_mentions, strip_control
 from alertcb.redact import Secret, redact_url
 
 MAX_BLOCKS = 50
@@ -33,6 +35,8 @@ MAX_FIELD_CHARS = 2000
 MAX_TEXT_CHARS = 40_000
 FENCE = "```"
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,4}$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 
 
 class Slack(Channel):
@@ -41,11 +45,19 @@ class Slack(Channel):
     Args:
         webhook_url: the webhook URL (``https://hooks.slack.com/services/T…/B…/…``) or a
             proxy/test endpoint. A secret: it is never shown.
+        mention_users: Slack member ids to mention (``"U024BE7LH"``; ``<@U…>``).
+        mention_groups: user-group ids to mention (``"SAZ94GDB8"``; ``<!subteam^S…>``).
+        mention_here: mention the channel's active members (``<!here>``). Defaults to False.
+        mention_channel: mention every member (``<!channel>``). Defaults to False.
+        mention_min_severity: mention only for notifications at least this severe
+            (default ``"critical"``); resolves never mention. Only these settings mention
+            people: mention syntax in titles, messages, metric names or exceptions
+            (``<!channel>``, ``<@U…>``, ``@here``) is made inert, header and fallback included.
         allow_insecure_http: allow ``http://`` to a non-loopback host. Defaults to False.
         name, min_severity, kinds, rate_limit_per_min: see `Channel`.
 
     Example:
-        >>> Slack(webhook_url=os.environ["SLACK_WEBHOOK_URL"], min_severity="warning")  # doctest: +SKIP
+        >>> Slack(webhook_url=os.environ["SLACK_WEBHOOK_URL"], mention_here=True)  # doctest: +SKIP
     """
 
     type: ClassVar[str] = "slack"
@@ -56,6 +68,11 @@ class Slack(Channel):
         self,
         *,
         webhook_url: str | Secret,
+        mention_users: list[str] | None = None,
+        mention_groups: list[str] | None = None,
+        mention_here: bool = False,
+        mention_channel: bool = False,
+        mention_min_severity: str = "critical",
         allow_insecure_http: bool = False,
         name: str | None = None,
         min_severity: str = "info",
@@ -71,13 +88,35 @@ class Slack(Channel):
         if len(path) >= 8:
             Secret(path)  # the path (T…/B…/token) is the credential: mask it wherever it shows up
         self._url = url
+        self.mention_users = _ids("mention_users", mention_users, _USER_ID, "a member id like 'U024BE7LH'")
+        self.mention_groups = _ids("mention_groups", mention_groups, _GROUP_ID, "a user-group id like 'SAZ94GDB8'")
+        self.mention_here = c.flag("mention_here", mention_here)
+        self.mention_channel = c.flag("mention_channel", mention_channel)
+        try:
+            self.mention_min_severity = Severity.parse(mention_min_severity)
+        except ValueError as exc:
+            raise ConfigError("mention_min_severity", str(exc)) from None
+
+    def mentions(self, notification: Notification) -> str:
+        """The mention markup for ``notification`` (``"<!here> <@U024BE7LH>"``), or ``""``."""
+        if notification.event.resolved or notification.severity < self.mention_min_severity:
+            return ""
+        parts = ["<!channel>"] if self.mention_channel else []
+        parts += ["<!here>"] if self.mention_here else []
+        parts += [f"<!subteam^{g}>" for g in self.mention_groups]
+        parts += [f"<@{u}>" for u in self.mention_users]
+        return " ".join(parts)
 
     def build_payload(self, notification: Notification, ctx: SendContext) -> dict[str, Any]:
         """The JSON body: ``text`` fallback, a header block and section blocks."""
-        header = render_line(c.render_part(ctx, "slack", notification, "header.txt.j2"))
-        body = c.render_part(ctx, "slack", notification, "mrkdwn.j2")
-        fallback = strip_control(c.render_part(ctx, "slack", notification, "fallback.txt.j2")).strip()
-        return build_payload(header, body, fallback or header or notification.event.title or "alertcb alert")
+        header = render_line(no_mentions(c.render_part(ctx, "slack", notification, "header.txt.j2")))
+        body = no_mentions(c.render_part(ctx, "slack", notification, "mrkdwn.j2"))
+        fallback = no_mentions(strip_control(c.render_part(ctx, "slack", notification, "fallback.txt.j2")).strip())
+        fallback = fallback or header or no_mentions(notification.event.title or "alertcb alert")
+        mentions = self.mentions(notification)
+        if mentions:  # added after the rendered text was made inert
+            body, fallback = f"{mentions} {body}", f"{mentions} {fallback}"
+        return build_payload(header, body, fallback)
 
     def send(self, notification: Notification, ctx: SendContext) -> Outcome:
         try:
@@ -88,8 +127,23 @@ class Slack(Channel):
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
-        out["webhook_url"] = redact_url(self._url.get())
+        out.update(
+            webhook_url=redact_url(self._url.get()),
+            mention_users=list(self.mention_users),
+            mention_groups=list(self.mention_groups),
+            mention_here=self.mention_here,
+            mention_channel=self.mention_channel,
+            mention_min_severity=str(self.mention_min_severity),
+        )
         return out
+
+
+def _ids(field: str, value: Any, pattern: re.Pattern[str], what: str) -> list[str]:
+    ids = c.string_list(field, value)
+    for i, item in enumerate(ids):
+        if not pattern.match(item):
+            raise ConfigError(f"{field}[{i}]", f"expected {what}, got {item!r}")
+    return ids
 
 
 def classify_response(status: int, headers: Any, text: str) -> Outcome:

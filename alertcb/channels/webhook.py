@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from alertcb.channels import _http as c
 from alertcb.channels.base import Channel, Notification, Outcome, SendContext, check_url, classify_http
 from alertcb.errors import ConfigError
+from alertcb.filters import no_mentions
 from alertcb.redact import MASK, Secret, redact_url, scrub
 
 SCHEMA = "alertcb.notification/1"
@@ -80,7 +81,9 @@ class Webhook(Channel):
             "events": [event.to_dict() for event in notification.events],
             "suppressed": notification.suppressed,
             "digest": notification.digest,
-            "text": c.render_part(ctx, "webhook", notification, "txt.j2"),
+            # Receivers often forward "text" to a chat: mention syntax in it is made inert.
+            # The events themselves are data and stay exact.
+            "text": no_mentions(c.render_part(ctx, "webhook", notification, "txt.j2")),
             "attachments": [
                 {"filename": a.filename, "content_type": a.content_type, "size": len(a.data), "content_id": a.content_id}
                 for a in notification.attachments

@@ -25,7 +25,7 @@ from alertcb.channels.base import (
 )
 from alertcb.errors import ConfigError
 from alertcb.events import Severity
-from alertcb.filters import truncate_bytes
+from alertcb.filters import no_mentions, truncate_bytes
 from alertcb.redact import Secret, redact_url
 
 logger = logging.getLogger("alertcb")
@@ -58,6 +58,8 @@ class WeCom(Channel):
             Messages that @-mention people are always ``text``.
         mentioned_list: user ids to @-mention (``"@all"`` for everyone).
         mentioned_mobile_list: phone numbers to @-mention.
+            Only these lists mention people: mention syntax (``@all``, ``<@userid>``) in
+            titles, messages, metric names or exceptions is made inert in every msgtype.
         mention_min_severity: mention only for notifications at least this severe
             (default ``"critical"``); resolves never mention.
         mention_all_on_critical: add ``@all`` to critical alerts. Defaults to False.
@@ -138,8 +140,12 @@ class WeCom(Channel):
         """The JSON body of the text/markdown message."""
         users, mobiles = self.mentions(notification)
         msgtype = "text" if users or mobiles else self.msgtype
-        text = c.render_part(ctx, "wecom", notification, TEMPLATE_PART[msgtype])
-        content = truncate_bytes(text, MAX_BYTES[msgtype]) or truncate_bytes(notification.event.title or "alert", 256)
+        # Rendered text (titles, messages, metric names, exceptions) never mentions anyone:
+        # only mentioned_list / mentioned_mobile_list do.
+        text = no_mentions(c.render_part(ctx, "wecom", notification, TEMPLATE_PART[msgtype]))
+        content = truncate_bytes(text, MAX_BYTES[msgtype]) or truncate_bytes(
+            no_mentions(notification.event.title or "alert"), 256
+        )
         if msgtype == "text":
             body: dict[str, Any] = {"content": content}
             if users:

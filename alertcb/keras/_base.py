@@ -62,6 +62,8 @@ class AlertCallback(CallbackBase):
         self._counted_max = -1
         self._training = False
         self._last_step = 0
+        # Where training is, for the notifier's crash/SIGTERM alerts (`Notifier.last_position`).
+        self._tracks_position = hasattr(notifier, "last_position")
 
     # --- bookkeeping shared by the callbacks ------------------------------------------------
 
@@ -78,12 +80,16 @@ class AlertCallback(CallbackBase):
         self._epoch = 0
         self._last_step = 0
         self._training = True
+        if self._tracks_position:
+            self.notifier.last_position = (None, None)
 
     def _begin_epoch(self, epoch: int) -> None:
         if self._counted_max >= 0:
             self._counted_offset += self._counted_max + 1
             self._counted_max = -1
         self._epoch = epoch if isinstance(epoch, int) else self._epoch + 1
+        if self._tracks_position:
+            self.notifier.last_position = (self._epoch, self.notifier.last_position[1])
 
     def _global_step(self, batch: int) -> int:
         """0-based global batch index of ``batch`` in the current epoch."""
@@ -95,6 +101,8 @@ class AlertCallback(CallbackBase):
                 self._counted_max = batch
             step = self._counted_offset + batch
         self._last_step = step
+        if self._tracks_position:
+            self.notifier.last_position = (self._epoch, step)
         return step
 
     def _emit(self, event: Event | None) -> None:

@@ -31,7 +31,7 @@ def test_mrkdwn_escapes_exactly_amp_lt_gt(slack_server: SlackStandIn) -> None:
     event = make_event(title="x <!channel> & *bold*", message="a<b>c & d_e")
     send_once(slack(slack_server), make_notification(event))
     body = "\n".join(b["text"]["text"] for b in slack_server.accepted[0]["blocks"][1:])
-    assert "x &lt;!channel&gt; &amp; *bold*" in body
+    assert "x &lt;\u2060!channel&gt; &amp; *bold*" in body  # escaped, and the mention made inert
     assert "a&lt;b&gt;c &amp; d_e" in body
     assert "<!channel>" not in body
 
