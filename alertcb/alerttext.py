@@ -273,15 +273,15 @@ def _divergence(event: Event, view: dict[str, Any]) -> set[str]:
     if event.resolved:
         return {"value", "level", "best", "ratio", "monitor", "window"}
     ratio = _num(d, "ratio")
-    text = f"{fmt_number(level)} (median of {_window(d)}' own {monitor}) = "
+    text = f"{fmt_number(level)} (median of {_window(d)}' own {monitor}, not Keras' running mean) = "
     text += f"{fmt_number(ratio)}× " if ratio is not None else ""
     text += f"the baseline {fmt_number(best)} (its best level"
     best_step = d.get("best_step")
-    text += f", at step {readable(best_step)})" if isinstance(best_step, int) else ")"
+    text += f", step {readable(best_step)})" if isinstance(best_step, int) else ")"
     view["facts"].append((f"{monitor} level", text))
     factor, above = _num(d, "factor"), d.get("batches_above")
     if factor is not None and isinstance(above, int):
-        view["facts"].append(("for", f"{above:,} batches in a row above {fmt_number(factor)}× its best"))
+        view["facts"].append((f"above {fmt_number(factor)}× its best", f"for {above:,} batches in a row"))
     view["lead"] = ""
     return {"value", "level", "best", "best_step", "ratio", "factor", "batches_above", "monitor", "window"}
 
@@ -321,14 +321,14 @@ def _stack_kinds(event: Event, view: dict[str, Any]) -> set[str]:
             text = text.get("stack", "") if isinstance(text, Mapping) else text
             frames = parse_frames(text)
             if frames:
-                stacks.append((_thread_name(name), frames))
+                stacks.append((_thread_name(name, frames), frames))
     elif isinstance(threads, (list, tuple)):
         used.add("threads")
         for i, item in enumerate(threads):
             if isinstance(item, Mapping):
                 frames = parse_frames(item.get("stack", ""))
                 if frames:
-                    stacks.append((_thread_name(item.get("name", i)), frames))
+                    stacks.append((_thread_name(item.get("name", i), frames), frames))
     lead = str(event.message or "")
     paragraphs = lead.split("\n\n")
     if len(paragraphs) > 1 and any('File "' in p for p in paragraphs[1:]):
@@ -369,8 +369,13 @@ def _stack_kinds(event: Event, view: dict[str, Any]) -> set[str]:
     return used
 
 
-def _thread_name(name: Any) -> str:
-    return f"Thread {strip_control(name)}"
+def _thread_name(name: Any, frames: list[dict[str, Any]]) -> str:
+    role = ""
+    if any("from_generator_op" in f["file"] or "data_adapters" in f["file"] for f in frames):
+        role = ", the tf.data generator"
+    elif any(f["library"] == "multiprocessing" for f in frames):
+        role = ", a multiprocessing worker"
+    return f"Thread {strip_control(name)}{role}"
 
 
 _HANDLERS = {
