@@ -240,7 +240,7 @@ def _lr(event: Event) -> str | None:
 
 def _window(details: Mapping[str, Any]) -> str:
     window = details.get("window")
-    return f"the last {window} batches" if isinstance(window, int) and not isinstance(window, bool) else "recent batches"
+    return f"the last {window} batches" if isinstance(window, int) and not isinstance(window, bool) else "the recent batches"
 
 
 def _spike(event: Event, view: dict[str, Any]) -> set[str]:
@@ -273,7 +273,7 @@ def _divergence(event: Event, view: dict[str, Any]) -> set[str]:
     if event.resolved:
         return {"value", "level", "best", "ratio", "monitor", "window"}
     ratio = _num(d, "ratio")
-    text = f"{fmt_number(level)} (median of {_window(d)}' own {monitor}, not Keras' running mean) = "
+    text = f"{fmt_number(level)} (median of {_window(d)}' own {monitor} values, not Keras' running mean) = "
     text += f"{fmt_number(ratio)}× " if ratio is not None else ""
     text += f"the baseline {fmt_number(best)} (its best level"
     best_step = d.get("best_step")
