@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alertcb.channels import Slack, WeCom
 from alertcb.errors import ConfigError
@@ -137,3 +139,16 @@ def test_slack_mention_config_errors_name_the_field(kwargs: dict[str, Any], fiel
     with pytest.raises(ConfigError) as info:
         Slack(webhook_url="https://hooks.slack.com/services/T0/B0/xxxxxxxx", **kwargs)
     assert field == info.value.field
+
+
+_PIECES = st.sampled_from(["<", ">", "@", "!", "&lt;", "&gt;", "all", "here", "channel", "everyone", "U024", "at ", " ", "\u2060", "x", "."])
+
+
+@given(st.lists(st.one_of(_PIECES, st.text(max_size=3)), max_size=30).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_no_mentions_leaves_no_live_mention_in_any_text(text: str) -> None:
+    """Whatever the text, the result has no live mention, and applying it twice changes nothing more."""
+    once = no_mentions(text)
+    assert [] == live_mentions(once)
+    assert once == no_mentions(once)
+    assert text == once.replace(NO_MENTION, "") or NO_MENTION in text
