@@ -63,6 +63,9 @@ class WeCom(Channel):
         mention_min_severity: mention only for notifications at least this severe
             (default ``"critical"``); resolves never mention.
         mention_all_on_critical: add ``@all`` to critical alerts. Defaults to False.
+        mention_in_markdown: mention ``mentioned_list`` user ids as ``<@userid>`` inside the
+            markdown message (keeps colours and layout) instead of switching to ``text``;
+            ``@all`` and phone numbers still need ``text``. Defaults to False.
         send_images: send image attachments (PNG/JPEG ≤ 2 MB) as extra ``image``
             messages after the text. Defaults to True.
         allow_insecure_http: allow ``http://`` to a non-loopback host. Defaults to False.
@@ -86,6 +89,7 @@ class WeCom(Channel):
         mentioned_mobile_list: list[str] | None = None,
         mention_min_severity: str = "critical",
         mention_all_on_critical: bool = False,
+        mention_in_markdown: bool = False,
         send_images: bool = True,
         allow_insecure_http: bool = False,
         name: str | None = None,
@@ -122,6 +126,10 @@ class WeCom(Channel):
         except ValueError as exc:
             raise ConfigError("mention_min_severity", str(exc)) from None
         self.mention_all_on_critical = c.flag("mention_all_on_critical", mention_all_on_critical)
+        self.mention_in_markdown = c.flag("mention_in_markdown", mention_in_markdown)
+        for i, user in enumerate(self.mentioned_list):
+            if any(ch in user for ch in "<>") or not user.strip():
+                raise ConfigError(f"mentioned_list[{i}]", f"expected a WeCom user id or '@all', got {user!r}")
         self.send_images = c.flag("send_images", send_images)
 
     def mentions(self, notification: Notification) -> tuple[list[str], list[str]]:
@@ -139,13 +147,18 @@ class WeCom(Channel):
     def build_payload(self, notification: Notification, ctx: SendContext) -> dict[str, Any]:
         """The JSON body of the text/markdown message."""
         users, mobiles = self.mentions(notification)
-        msgtype = "text" if users or mobiles else self.msgtype
+        inline = (
+            self.mention_in_markdown and self.msgtype == "markdown" and users and not mobiles and "@all" not in users
+        )
+        msgtype = "text" if (users or mobiles) and not inline else self.msgtype
         # Rendered text (titles, messages, metric names, exceptions) never mentions anyone:
         # only mentioned_list / mentioned_mobile_list do.
         text = no_mentions(c.render_part(ctx, "wecom", notification, TEMPLATE_PART[msgtype]))
-        content = truncate_bytes(text, MAX_BYTES[msgtype]) or truncate_bytes(
+        tail = "\n" + " ".join(f"<@{user}>" for user in users) if inline else ""
+        content = truncate_bytes(text, MAX_BYTES[msgtype] - len(tail.encode("utf-8"))) or truncate_bytes(
             no_mentions(notification.event.title or "alert"), 256
         )
+        content += tail
         if msgtype == "text":
             body: dict[str, Any] = {"content": content}
             if users:
@@ -200,6 +213,7 @@ class WeCom(Channel):
             mentioned_mobile_list=f"{len(self.mentioned_mobile_list)} number(s)",
             mention_min_severity=str(self.mention_min_severity),
             mention_all_on_critical=self.mention_all_on_critical,
+            mention_in_markdown=self.mention_in_markdown,
             send_images=self.send_images,
         )
         return out

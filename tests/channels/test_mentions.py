@@ -152,3 +152,25 @@ def test_no_mentions_leaves_no_live_mention_in_any_text(text: str) -> None:
     assert [] == live_mentions(once)
     assert once == no_mentions(once)
     assert text == once.replace(NO_MENTION, "") or NO_MENTION in text
+
+
+def test_wecom_mention_in_markdown_keeps_the_layout(wecom_server: WeComStandIn) -> None:
+    """mention_in_markdown: user ids as <@id> after the (inert) markdown text; @all still needs text."""
+    channel = WeCom(key=WECOM_KEY, webhook_url=wecom_server.url, mentioned_list=["zhangsan", "lisi"], mention_in_markdown=True)
+    send_once(channel, make_notification(hostile_event()))
+    send_once(channel, make_notification(hostile_event(severity="warning")))
+    loud = WeCom(key=WECOM_KEY, webhook_url=wecom_server.url, mentioned_list=["zhangsan"], mention_in_markdown=True, mention_all_on_critical=True)
+    send_once(loud, make_notification(hostile_event()))
+    critical, warning, everyone = wecom_server.accepted
+    content = critical["markdown"]["content"]
+    assert "markdown" == critical["msgtype"] and content.endswith("\n<@zhangsan> <@lisi>")
+    assert ["<@zhangsan>", "<@lisi>"] == re.findall(r"<@[^>\u2060]*>", content)
+    assert "<@" not in warning["markdown"]["content"].replace("<\u2060@", "")
+    assert "text" == everyone["msgtype"] and ["zhangsan", "@all"] == everyone["text"]["mentioned_list"]
+
+
+def test_wecom_mentioned_list_rejects_markup() -> None:
+    """A user id with < or > would be markup, not an id: ConfigError naming the entry."""
+    with pytest.raises(ConfigError) as info:
+        WeCom(key=WECOM_KEY, mentioned_list=["ok", "<@all>"])
+    assert "mentioned_list[1]" == info.value.field
