@@ -12,19 +12,17 @@ it does not know is still shown, as ``label: readable value``.
 Example:
     >>> view = alert_view(Event(kind="spike", title="loss spike", details={"value": 7656.0, "median": 2.08}))
     >>> view["facts"][0][1]
-    "7,656 (the batch's own loss, de-averaged from Keras' running mean) = 3,681× the baseline 2.08 (median of recent batches)"
+    "7,656 (the batch's own loss, de-averaged from Keras' running mean) = 3,681× the baseline 2.08 (median of the recent batches)"
 """
 
 from __future__ import annotations
 
-import re
-import sysconfig
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from alertcb.events import Event
 from alertcb.filters import fmt_duration, fmt_number, strip_control
+from alertcb.stacks import collapse, culprit, frame_text, parse_frames
 
 #: One "what to check" line per kind, shown at the end of every channel's alert.
 CHECKS: dict[str, str] = {
@@ -47,130 +45,6 @@ CHECKS: dict[str, str] = {
 }
 DEFAULT_CHECK = "the message above and the run's logs"
 MAX_FACTS = 12
-MAX_FRAMES = 8
-
-_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>.+?)\s*$')
-_CARETS = re.compile(r"^\s*[~^]+\s*$")
-_CHAIN = re.compile(r"^(During handling of the above exception|The above exception was the direct cause)")
-_LIBRARY_DIRS = ("/site-packages/", "/dist-packages/")
-_LIBRARY_NAMES = ("tensorflow", "keras", "tf_keras", "jax", "torch", "numpy", "absl")
-_STDLIB = tuple(
-    p.rstrip("/") + "/" for p in {sysconfig.get_paths().get("stdlib", ""), sysconfig.get_paths().get("platstdlib", "")} if p
-)
-_ALERTCB_DIR = str(Path(__file__).resolve().parent) + "/"
-_STDLIB_GUESS = re.compile(r"/lib/python3\.\d+/(?P<mod>[^/]+)")
-
-
-# --- frames -------------------------------------------------------------------------------
-
-
-def library_of(path: str) -> str | None:
-    """The library a source file belongs to (``"tensorflow"``, ``"threading"``), or None for user code."""
-    path = path.replace("\\", "/")
-    if path.startswith("<frozen") or path.startswith("<built-in"):
-        return "python"
-    for marker in _LIBRARY_DIRS:
-        if marker in path:
-            return path.split(marker, 1)[1].split("/", 1)[0].removesuffix(".py") or "python"
-    if path.startswith(_ALERTCB_DIR):
-        return "alertcb"
-    for prefix in _STDLIB:
-        if path.startswith(prefix):
-            return path[len(prefix) :].split("/", 1)[0].removesuffix(".py")
-    guess = _STDLIB_GUESS.search(path)
-    if guess:
-        return guess.group("mod").removesuffix(".py")
-    for name in _LIBRARY_NAMES:
-        if f"/{name}/" in path:
-            return name
-    return None
-
-
-def parse_frames(text: Any) -> list[dict[str, Any]]:
-    """Frames of a traceback or ``traceback.format_stack`` text, outermost first.
-
-    For chained exceptions only the last traceback counts (where it finally failed).
-    """
-    lines = str(text or "").splitlines()
-    for i in range(len(lines) - 1, -1, -1):
-        if _CHAIN.match(lines[i].strip()):
-            lines = lines[i + 1 :]
-            break
-    frames: list[dict[str, Any]] = []
-    for line in lines:
-        match = _FRAME.match(line)
-        if match:
-            file = match.group("file")
-            frames.append(
-                {"file": file, "line": int(match.group("line")), "func": match.group("func"), "code": "", "library": library_of(file)}
-            )
-        elif frames and not frames[-1]["code"] and line.strip() and not _CARETS.match(line) and line.startswith("    "):
-            frames[-1]["code"] = line.strip()
-    return frames
-
-
-def short_path(path: str, limit: int = 60) -> str:
-    """``/very/long/path/to/project/train.py`` → ``…/project/train.py`` when over ``limit`` chars."""
-    if len(path) <= limit:
-        return path
-    parts = path.replace("\\", "/").split("/")
-    tail = parts[-1]
-    for part in reversed(parts[:-1]):
-        if len(tail) + len(part) + 3 > limit:
-            break
-        tail = f"{part}/{tail}"
-    return "…/" + tail
-
-
-def frame_text(frame: Mapping[str, Any]) -> str:
-    """``train.py:14 in batches: time.sleep(6)``."""
-    where = f"{short_path(str(frame.get('file', '?')))}:{frame.get('line', '?')} in {frame.get('func', '?')}"
-    code = _cut(str(frame.get("code") or ""), 120)
-    return f"{where}: {code}" if code else where
-
-
-def collapse(frames: list[dict[str, Any]], limit: int = MAX_FRAMES) -> list[str]:
-    """Lines of a stack, innermost first, each run of library frames collapsed to a count."""
-    out: list[str] = []
-    run: list[str] = []
-
-    def flush() -> None:
-        if run:
-            names = ", ".join(dict.fromkeys(run))
-            out.append(f"… {len(run)} library frame{'s' if len(run) > 1 else ''} ({names})")
-            run.clear()
-
-    user_lines = 0
-    for frame in reversed(frames):
-        if frame["library"] is not None:
-            run.append(frame["library"])
-            continue
-        flush()
-        if user_lines >= limit:
-            run.append("more of your code")
-            continue
-        out.append(frame_text(frame))
-        user_lines += 1
-    flush()
-    return out
-
-
-def _culprit(stacks: list[tuple[str, list[dict[str, Any]]]]) -> tuple[str, dict[str, Any], bool] | None:
-    """The innermost user frame that is closest to where its thread is blocked."""
-    best: tuple[int, str, dict[str, Any]] | None = None
-    for name, frames in stacks:
-        for depth, frame in enumerate(reversed(frames)):
-            if frame["library"] is None:
-                if best is None or depth < best[0]:
-                    best = (depth, name, frame)
-                break
-    if best is not None:
-        return best[1], best[2], True
-    for name, frames in stacks:
-        if frames:
-            return name, frames[-1], False
-    return None
-
 
 # --- readable values ----------------------------------------------------------------------
 
@@ -339,15 +213,14 @@ def _stack_kinds(event: Event, view: dict[str, Any]) -> set[str]:
                 frames = parse_frames(body)
                 if frames:
                     stacks.append((head.rstrip(":").strip() or main_name, frames))
-    found = _culprit(stacks)
+    found = culprit(stacks)
     if found is not None:
         thread, frame, is_user = found
         label = {"hang": "stuck in", "crash": "raised in", "interrupted": "was in"}[event.kind]
         if not is_user:
             label += " (library code)"
-        culprit = {"label": label, "text": frame_text(frame), "thread": thread.lower() if len(stacks) > 1 else ""}
         if not event.resolved:
-            view["culprit"] = culprit
+            view["culprit"] = {"label": label, "text": frame_text(frame), "thread": thread.lower() if len(stacks) > 1 else ""}
     if found is not None:  # the stack holding the culprit first
         stacks.sort(key=lambda item: item[0] != found[0])
     for name, frames in stacks:

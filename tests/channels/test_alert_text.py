@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from alertcb.alerttext import CHECKS, alert_view, collapse, library_of, parse_frames, readable
+from alertcb.alerttext import CHECKS, alert_view, readable
 from alertcb.detectors.hang import HangMonitor
 from alertcb.events import KINDS, Event
 from alertcb.notification import Notification
 from alertcb.render import Renderer, template_name
+from alertcb.stacks import collapse, library_of, parse_frames
 
 from .alerts import (
     GENERATOR_THREAD,
