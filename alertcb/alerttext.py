@@ -55,6 +55,8 @@ def readable(value: Any, key: str = "", limit: int = 300) -> str:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, int) and (key == "epoch" or key.endswith("_epoch")):
+        return f"{value + 1:,}"  # events count epochs from 0; people (and Keras' progress bar) from 1
     if isinstance(value, (int, float)):
         if key.endswith("_s") or key in ("seconds", "duration"):
             return fmt_duration(value)
@@ -226,7 +228,7 @@ def _stack_kinds(event: Event, view: dict[str, Any]) -> set[str]:
     for name, frames in stacks:
         view["stacks"].append({"title": f"{name} (innermost first)", "lines": collapse(frames)})
     if event.kind == "hang":
-        used |= {"idle_s", "timeout_s", "last_step", "phase"}
+        used |= {"idle_s", "timeout_s", "last_step", "phase", "stalled_s"}
         step_time = _num(d, "step_time_s")
         if step_time is not None:
             view["facts"].append(("a step usually takes", fmt_duration(step_time)))

@@ -242,3 +242,16 @@ def test_crash_points_at_the_raising_user_frame() -> None:
         assert "train.py:30 in augment" in text, name
     assert "training crashed: ValueError at epoch 4, step 1,790" in texts["console/txt.j2"]
     assert re.search(r"Raised in: \S+train\.py:30 in augment", texts["console/txt.j2"])
+
+
+def test_epoch_details_are_shown_one_based_like_the_headline() -> None:
+    """`best_epoch: 4` (0-based, as events count) reads 'best epoch: 5', like 'at epoch 5' in headlines."""
+    view = alert_view(Event(kind="plateau", title="val_loss plateau", epoch=9, details={"best_epoch": 4, "patience": 5}))
+    assert [("best epoch", "5"), ("patience", "5")] == view["facts"]
+
+
+def test_resolved_hang_says_it_once() -> None:
+    """The resume message carries the stalled time; it is not repeated as a detail, and there is no check line."""
+    event = Event(kind="hang", title="training hung", status="resolved", message="training resumed after 41m 3s", details={"stalled_s": 2463.0, "phase": "train"})
+    view = alert_view(event)
+    assert ("training resumed after 41m 3s", [], "") == (view["lead"], view["facts"], view["check"])
