@@ -190,6 +190,23 @@ def no_mentions(text: Any) -> str:
     return _MENTION.sub(lambda m: m.group(0) + NO_MENTION, str(text))
 
 
+def fit_bytes(text: Any, limit: int) -> str:
+    """Cut ``text`` to ``limit`` UTF-8 bytes at a line boundary, closing an open ``` fence.
+
+    For the middle of a message with a byte limit, so that what follows it (the
+    "what to check" line, where to look) always fits.
+    """
+    text = str(text)
+    if utf8_len(text) <= limit:
+        return text
+    tail = "\n" + ELLIPSIS
+    head = truncate_bytes(text, max(0, limit - utf8_len(tail) - 4), marker="")
+    if "\n" in head:
+        head = head[: head.rindex("\n")]
+    head += tail
+    return head + "\n```" if head.count("```") % 2 else head
+
+
 def alert_view(event: Any) -> dict[str, Any]:
     """The readable pieces of an alert for templates (see `alertcb.alerttext.alert_view`)."""
     from alertcb.alerttext import alert_view as view
@@ -219,6 +236,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "metrics": fmt_metrics,
     "pluck": pluck,
     "no_mentions": no_mentions,
+    "fit_bytes": fit_bytes,
     "alert_view": alert_view,
     "what_to_check": what_to_check,
 }

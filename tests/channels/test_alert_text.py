@@ -255,3 +255,39 @@ def test_resolved_hang_says_it_once() -> None:
     event = Event(kind="hang", title="training hung", status="resolved", message="training resumed after 41m 3s", details={"stalled_s": 2463.0, "phase": "train"})
     view = alert_view(event)
     assert ("training resumed after 41m 3s", [], "") == (view["lead"], view["facts"], view["check"])
+
+
+def _huge() -> Notification:
+    """Everything at once, in 3-byte characters: long message, 60 details, 8 threads, a digest of 300."""
+    threads = {f"worker-{i}": GENERATOR_THREAD.replace("batches", "读取数据" * 20) for i in range(8)}
+    head = Event(
+        kind="hang", title="训练卡住" * 100, message="没有进展" * 3000, severity="critical", run=RUN, step=5,
+        metrics={f"指标{i}": i / 7 for i in range(200)},
+        details={"stack": TRAINING_THREAD * 5, "threads": threads, **{f"细节{i}": "值" * 400 for i in range(60)}, "traceback": "帧\n" * 5000},
+    )
+    others = tuple(Event(kind="spike", title="尖峰" * 80, severity="warning", run=RUN) for _ in range(300))
+    return Notification((head, *others), suppressed=10**9, digest=True)
+
+
+@pytest.mark.parametrize("msgtype", ["markdown", "markdown_v2", "text"])
+def test_wecom_keeps_the_check_line_within_the_byte_limit(msgtype: str) -> None:
+    """However much evidence, the WeCom message stays within its limit and still ends with the check line."""
+    from alertcb.channels import WeCom
+    from alertcb.channels.base import SendContext
+
+    channel = WeCom(key="k-0000", msgtype=msgtype, mention_all_on_critical=msgtype == "text")  # type: ignore[arg-type]
+    payload = channel.build_payload(_huge(), SendContext(None, RENDERER.render, 1.0))
+    content = payload[payload["msgtype"]]["content"]
+    assert len(content.encode("utf-8")) <= (2048 if msgtype == "text" else 4096)
+    assert CHECKS["hang"].split(" (")[0] in content.replace("\\", ""), content[-600:]
+    assert content.count("```") % 2 == 0
+
+
+def test_slack_keeps_the_check_line_within_the_block_limit() -> None:
+    """The same notification in Slack: ≤ 50 blocks and the check line is one of them."""
+    from alertcb.channels import Slack
+    from alertcb.channels.base import SendContext
+
+    payload = Slack(webhook_url="https://hooks.slack.com/services/T0/B0/xxxxxxxx").build_payload(_huge(), SendContext(None, RENDERER.render, 1.0))
+    assert len(payload["blocks"]) <= 50
+    assert any(b["text"]["text"].startswith("*What to check:*") for b in payload["blocks"])
