@@ -9,3 +9,10 @@ from tests.conftest_services import (  # noqa: F401 - fixtures
     smtp_server,
     wecom_server,
 )
+from tests.channels.services2 import (  # noqa: F401 - fixtures
+    dingtalk_server,
+    discord_server,
+    feishu_server,
+    teams_server,
+    telegram_server,
+)
