@@ -211,8 +211,8 @@ def cut_markdown(text: str, limit: int, measure: Callable[[str], int] = utf16_le
     out = text
     # shrink by the measured overshoot until it fits (a few rounds at most)
     while measure(out) > room and out:
-        over = measure(out) - room
-        out = out[: max(0, len(out) - max(1, over))]
+        size = measure(out)  # ≥ len(out): keep a proportional prefix, then shrink a little more
+        out = out[: min(len(out) - 1, len(out) * room // size)]
     out = _PARTIAL_ENTITY.sub("", out)
     if out.endswith("\\") and (len(out) - len(out.rstrip("\\"))) % 2:
         out = out[:-1]
