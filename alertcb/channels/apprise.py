@@ -25,6 +25,8 @@ logger = logging.getLogger("alertcb")
 #: apprise schemes that are plain HTTP (their ``…s://`` twins use TLS).
 PLAIN_HTTP_SCHEMES = frozenset({"json", "form", "xml", "http"})
 MAX_TRACKED = 1024
+#: Loggers of apprise and its HTTP stack (a filter applies only to records logged on its own logger).
+SCRUBBED_LOGGERS = ("apprise", "urllib3", "urllib3.connectionpool", "requests", "requests_oauthlib")
 
 
 class Apprise(Channel):
@@ -91,9 +93,10 @@ class Apprise(Channel):
         self._lock = threading.Lock()
         #: notification id → (attempts so far, indexes of the URLs already delivered)
         self._progress: collections.OrderedDict[str, tuple[int, set[int]]] = collections.OrderedDict()
-        apprise_logger = logging.getLogger("apprise")
-        if not any(isinstance(f, ScrubFilter) for f in apprise_logger.filters):
-            apprise_logger.addFilter(ScrubFilter())
+        for name in SCRUBBED_LOGGERS:  # apprise and its HTTP client log URLs and paths
+            third_party = logging.getLogger(name)
+            if not any(isinstance(f, ScrubFilter) for f in third_party.filters):
+                third_party.addFilter(ScrubFilter())
 
     def build_message(self, notification: Notification, ctx: SendContext) -> tuple[str, str]:
         """``(title, body)``: the plain title and the body (markdown or text)."""
