@@ -34,6 +34,9 @@ MAX_DESCRIPTION = 4096
 MAX_FOOTER = 2048
 MAX_EMBED_TOTAL = 6000
 MAX_USERNAME = 80
+#: Uploads are limited to 10 MB per message (the free tier); images beyond it are left out.
+MAX_IMAGE_BYTES = 8 * 1024 * 1024
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 EMBED_COLOR = {"critical": 0xE01E5A, "warning": 0xF2A900, "info": 0x3B82F6, "resolved": 0x2EB67D}
 PERMANENT_CODES = {
     50035: "invalid form body",
@@ -127,11 +130,30 @@ class Discord(Channel):
             payload["content"] = " ".join(pings)[:MAX_CONTENT]
         if self.username:
             payload["username"] = self.username
+        image = self.image(notification)
+        if image is not None:  # shown inside the embed, uploaded in the same request
+            embed["image"] = {"url": f"attachment://{image.filename}"}
+            payload["attachments"] = [{"id": 0, "filename": image.filename}]
         return payload
 
+    def image(self, notification: Notification) -> Any:
+        """The first image attachment that Discord accepts (the summary's loss curve), or None."""
+        for attachment in notification.attachments:
+            if attachment.content_type in IMAGE_TYPES and len(attachment.data) <= MAX_IMAGE_BYTES:
+                return attachment
+        return None
+
     def send(self, notification: Notification, ctx: SendContext) -> Outcome:
+        payload = self.build_payload(notification, ctx)
+        image = self.image(notification)
         try:
-            response = _chat.post(ctx, self._url.get(), self.build_payload(notification, ctx))
+            if image is None:
+                response = _chat.post(ctx, self._url.get(), payload)
+            else:  # one multipart request: the text and the picture arrive together or not at all
+                response = _chat.post_multipart(
+                    ctx, self._url.get(), {"payload_json": _chat.dumps(payload).decode("utf-8")},
+                    {"files[0]": (image.filename, image.data, image.content_type)},
+                )
         except TransportError as exc:
             return Outcome.retry(str(exc))
         return classify_response(response.status_code, response.headers, response.text)

@@ -8,6 +8,7 @@ is in the URL path: it is masked in every error and log.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any, ClassVar
 
@@ -25,8 +26,12 @@ from alertcb.channels.base import (
 from alertcb.errors import ConfigError
 from alertcb.redact import Secret, redact_url
 
+logger = logging.getLogger("alertcb")
 DEFAULT_API_URL = "https://api.telegram.org"
 MAX_TEXT = 4096
+#: sendPhoto accepts uploads up to 10 MB.
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+PHOTO_TYPES = frozenset({"image/png", "image/jpeg"})
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
 _USERNAME = re.compile(r"^@?[A-Za-z][A-Za-z0-9_]{3,31}$")
 
@@ -46,6 +51,8 @@ class Telegram(Channel):
             resolved alerts never mention.
         silent_below: send without a notification sound below this severity. Defaults to
             ``"warning"`` (info messages arrive silently).
+        send_images: after the text, send the summary's loss-curve picture with ``sendPhoto``.
+            Defaults to True.
         allow_insecure_http: allow ``http://`` to a non-loopback host. Defaults to False.
         name, min_severity, kinds, rate_limit_per_min: see `Channel`.
 
@@ -68,6 +75,7 @@ class Telegram(Channel):
         mention_usernames: list[str] | None = None,
         mention_min_severity: str = "critical",
         silent_below: str = "warning",
+        send_images: bool = True,
         allow_insecure_http: bool = False,
         name: str | None = None,
         min_severity: str = "info",
@@ -95,10 +103,10 @@ class Telegram(Channel):
         self.mention_usernames = [n.lstrip("@") for n in names]
         self.mention_min_severity = _chat.severity_field("mention_min_severity", mention_min_severity)
         self.silent_below = _chat.severity_field("silent_below", silent_below)
+        self.send_images = c.flag("send_images", send_images)
 
-    @property
-    def _endpoint(self) -> str:
-        return f"{self.api_url}/bot{self._token.get()}/sendMessage"
+    def _endpoint(self, method: str = "sendMessage") -> str:
+        return f"{self.api_url}/bot{self._token.get()}/{method}"
 
     def build_payload(self, notification: Notification, ctx: SendContext) -> dict[str, Any]:
         """The ``sendMessage`` body: HTML text ≤ 4096 UTF-16 units, previews off."""
@@ -121,10 +129,39 @@ class Telegram(Channel):
 
     def send(self, notification: Notification, ctx: SendContext) -> Outcome:
         try:
-            response = _chat.post(ctx, self._endpoint, self.build_payload(notification, ctx))
+            response = _chat.post(ctx, self._endpoint(), self.build_payload(notification, ctx))
         except TransportError as exc:
             return Outcome.retry(str(exc))
-        return classify_response(response.status_code, response.headers, response.text)
+        outcome = classify_response(response.status_code, response.headers, response.text)
+        if outcome.verdict == "delivered":
+            self._send_photos(notification, ctx)
+        return outcome
+
+    def photos(self, notification: Notification) -> list[Any]:
+        """The image attachments sent with ``sendPhoto`` (PNG/JPEG ≤ 10 MB)."""
+        if not self.send_images:
+            return []
+        return [a for a in notification.attachments if a.content_type in PHOTO_TYPES and len(a.data) <= MAX_PHOTO_BYTES]
+
+    def messages_per_send(self, notification: Notification) -> int:
+        """The text plus one message per photo (the rate-limit cost)."""
+        return 1 + len(self.photos(notification))
+
+    def _send_photos(self, notification: Notification, ctx: SendContext) -> None:
+        # The text already arrived: a failed photo is logged, not retried (a retry would repeat the text).
+        for photo in self.photos(notification):
+            data = {"chat_id": str(self.chat_id), "disable_notification": "true"}
+            if self.message_thread_id is not None:
+                data["message_thread_id"] = str(self.message_thread_id)
+            try:
+                response = _chat.post_multipart(
+                    ctx, self._endpoint("sendPhoto"), data, {"photo": (photo.filename, photo.data, photo.content_type)}
+                )
+                outcome = classify_response(response.status_code, response.headers, response.text)
+            except TransportError as exc:
+                outcome = Outcome.retry(str(exc))
+            if outcome.verdict != "delivered":
+                logger.warning("telegram %s: photo %s not sent: %s", self.name, photo.filename, outcome.reason)
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
@@ -134,6 +171,7 @@ class Telegram(Channel):
             api_url=redact_url(self.api_url) if self.api_url != DEFAULT_API_URL else DEFAULT_API_URL,
             mention_usernames=list(self.mention_usernames),
             mention_min_severity=str(self.mention_min_severity),
+            send_images=self.send_images,
         )
         return out
 

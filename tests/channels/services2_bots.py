@@ -16,6 +16,24 @@ TELEGRAM_CHAT = "-1001234567890"
 JSON = {"Content-Type": "application/json"}
 
 
+def parse_multipart(request: Request) -> dict[str, tuple[str | None, bytes]]:
+    """A multipart/form-data body as ``{field: (filename, bytes)}`` ({} when it is not one)."""
+    import email.parser
+    import email.policy
+
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        return {}
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + request.body
+    )
+    out: dict[str, tuple[str | None, bytes]] = {}
+    for part in message.iter_parts():  # type: ignore[attr-defined]
+        name = part.get_param("name", header="content-disposition")
+        out[str(name)] = (part.get_filename(), part.get_payload(decode=True) or b"")
+    return out
+
+
 def _json(request: Request) -> Any:
     try:
         return json.loads(request.body.decode("utf-8"))
@@ -41,6 +59,7 @@ class DiscordStandIn(StandIn):
         self.window = SlidingWindow(per_window, window_s)
         self.window_s = window_s
         self.pings: list[list[str]] = []
+        self.files: list[dict[str, bytes]] = []  # uploads of each accepted message
         self.without_wait = 0
 
     @property
@@ -53,9 +72,18 @@ class DiscordStandIn(StandIn):
             return Reply(404, JSON, {"message": "Unknown Webhook", "code": 10015})
         if parts[3] != self.token:
             return Reply(401, JSON, {"message": "Invalid Webhook Token", "code": 50027})
-        body = _json(request)
+        form = parse_multipart(request)
+        files = {k: v for k, v in form.items() if k.startswith("files[")}
+        body = json.loads(form["payload_json"][1]) if "payload_json" in form else _json(request)
+        if sum(len(data) for _, data in files.values()) > 10 * 1024 * 1024:
+            return Reply(413, JSON, {"message": "Request entity too large", "code": 40005})
         if not isinstance(body, dict):
             return Reply(400, JSON, {"message": "Cannot send an empty message", "code": 50006})
+        names = {name for name, _ in files.values()}
+        for embed in body.get("embeds") or []:
+            url = (embed.get("image") or {}).get("url", "")
+            if url.startswith("attachment://") and url[len("attachment://"):] not in names:
+                return Reply(400, JSON, {"message": "Invalid Form Body", "code": 50035, "errors": {"embeds.image": "unknown attachment"}})
         if not body.get("content") and not body.get("embeds"):
             return Reply(400, JSON, {"message": "Cannot send an empty message", "code": 50006})
         errors = self.validate(body)
@@ -67,6 +95,7 @@ class DiscordStandIn(StandIn):
                 return Reply(429, {"Retry-After": str(max(1, int(wait))), **JSON},
                              {"message": "You are being rate limited.", "retry_after": wait, "global": False})
             self.pings.append(self.resolve_pings(body))
+            self.files.append({name or "": data for name, data in files.values()})
         self.accept(body, request)
         if request.query.get("wait") != "true":
             with self.lock:
@@ -194,6 +223,7 @@ class TelegramStandIn(StandIn):
         self.token, self.chat_id = token, chat_id
         self.window = SlidingWindow(per_min, 60.0)
         self.visible: list[str] = []
+        self.photos: list[bytes] = []
 
     @property
     def api_url(self) -> str:
@@ -208,10 +238,13 @@ class TelegramStandIn(StandIn):
 
     def respond(self, request: Request) -> Reply:
         path = urllib.parse.unquote(request.path)
-        if not path.startswith("/bot") or not path.endswith("/sendMessage") or ":" not in path:
+        method = path.rsplit("/", 1)[-1]
+        if not path.startswith("/bot") or method not in ("sendMessage", "sendPhoto") or ":" not in path:
             return self._error(404, "Not Found")
-        if path != f"/bot{self.token}/sendMessage":
+        if path != f"/bot{self.token}/{method}":
             return self._error(401, "Unauthorized")
+        if method == "sendPhoto":
+            return self.send_photo(request)
         body = _json(request)
         if not isinstance(body, dict):
             return self._error(400, "Bad Request: message text is empty")
@@ -233,3 +266,18 @@ class TelegramStandIn(StandIn):
             self.visible.append(visible)
         self.accept(body, request)
         return Reply(200, JSON, {"ok": True, "result": {"message_id": len(self.accepted), "chat": {"id": int(self.chat_id)}, "text": visible}})
+
+    def send_photo(self, request: Request) -> Reply:
+        form = parse_multipart(request)
+        if form.get("chat_id", (None, b""))[1].decode() != self.chat_id:
+            return self._error(400, "Bad Request: chat not found")
+        photo = form.get("photo", (None, b""))[1]
+        if len(photo) > 10 * 1024 * 1024:
+            return self._error(400, "Bad Request: file is too big")
+        if not (photo.startswith(b"\x89PNG\r\n\x1a\n") or photo.startswith(b"\xff\xd8\xff")):
+            return self._error(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        with self.lock:
+            if not self.window.allow(request.time):
+                return self._error(429, "Too Many Requests: retry after 3", retry_after=3)
+            self.photos.append(photo)
+        return Reply(200, JSON, {"ok": True, "result": {"message_id": 1, "photo": [{"file_id": "x"}]}})

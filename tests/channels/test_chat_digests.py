@@ -133,3 +133,35 @@ urls = ["{s['apprise'].base_url.replace('http://', 'json://')}/hook"]
         assert f"{name}: delivered" in result.stdout
     assert "CANARY" not in result.stdout + result.stderr
     assert all(len(server.accepted) == 1 for server, _ in started.values())
+
+
+def test_discord_summary_carries_the_loss_curve_in_one_request(discord_server: DiscordStandIn) -> None:
+    """The PNG is uploaded with the embed (multipart), shown as the embed's image."""
+    note = notification(summary_event("completed"))
+    assert "delivered" == send_once(Discord(webhook_url=discord_server.url), note).verdict
+    (files,) = discord_server.files
+    assert {"loss_curve.png": note.attachments[0].data} == files
+    assert "attachment://loss_curve.png" == discord_server.accepted[0]["embeds"][0]["image"]["url"]
+    assert 1 == len(discord_server.requests)
+
+
+def test_telegram_summary_sends_the_photo_after_the_text(telegram_server: TelegramStandIn) -> None:
+    note = notification(summary_event("completed"))
+    channel = Telegram(bot_token=TELEGRAM_TOKEN, chat_id=TELEGRAM_CHAT, api_url=telegram_server.base_url)
+    assert 2 == channel.messages_per_send(note)
+    assert "delivered" == send_once(channel, note).verdict
+    assert [note.attachments[0].data] == telegram_server.photos and 1 == len(telegram_server.accepted)
+    quiet = Telegram(bot_token=TELEGRAM_TOKEN, chat_id=TELEGRAM_CHAT, api_url=telegram_server.base_url, send_images=False)
+    assert 1 == quiet.messages_per_send(note)
+
+
+def test_a_failed_photo_does_not_repeat_the_text(telegram_server: TelegramStandIn, caplog: pytest.LogCaptureFixture) -> None:
+    """The text arrived: the photo's failure is logged and the notification counts as delivered."""
+    from tests.conftest_services import Reply
+
+    note = notification(summary_event("completed"))
+    channel = Telegram(bot_token=TELEGRAM_TOKEN, chat_id=TELEGRAM_CHAT, api_url=telegram_server.base_url)
+    telegram_server.fail_next(lambda request: telegram_server.respond(request), Reply(500, {}, "down"))
+    assert "delivered" == send_once(channel, note).verdict
+    assert 1 == len(telegram_server.accepted) and not telegram_server.photos
+    assert any("photo loss_curve.png not sent" in r.getMessage() for r in caplog.records)
