@@ -132,7 +132,7 @@ class Feishu(Channel):
         if over > 0:  # cut the markdown by the overshoot (escaped JSON is never shorter than the text)
             room = max(0, len(body.encode("utf-8")) - over - 16)
             element["content"] = _chat.cut_markdown(body, room, _utf8_len) + tail
-            while len(_chat.dumps(payload)) > MAX_BODY_BYTES:
+            while len(_chat.dumps(payload)) > MAX_BODY_BYTES and room > 0:
                 room = max(0, room - 256)
                 element["content"] = _chat.cut_markdown(body, room, _utf8_len) + tail
         return payload

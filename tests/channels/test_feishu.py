@@ -118,3 +118,12 @@ def _ctx() -> Any:
     from alertcb.render import Renderer
 
     return SendContext(None, Renderer().render, 1.0)
+
+
+def test_many_mentions_still_fit(feishu_server: FeishuStandIn) -> None:
+    """Even a long mention list leaves a body within 20,000 bytes (the text gives way)."""
+    ids = [f"ou_{i:030d}" for i in range(400)]
+    channel = _channel(feishu_server, mention_user_ids=ids)
+    details = {f"k{i}": "训练" * 50 for i in range(300)}
+    assert "delivered" == send_once(channel, make_notification(make_event(details=details))).verdict
+    assert len(feishu_server.requests[-1].body) <= 20_000
