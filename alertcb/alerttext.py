@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -44,7 +45,7 @@ CHECKS: dict[str, str] = {
     "custom": "the message above",
 }
 DEFAULT_CHECK = "the message above and the run's logs"
-MAX_FACTS = 12
+MAX_FACTS = 100  # a sanity cap; byte-limited formats fit the evidence to their budget
 
 # --- readable values ----------------------------------------------------------------------
 
@@ -241,7 +242,22 @@ def _stack_kinds(event: Event, view: dict[str, Any]) -> set[str]:
             view["facts"].append(("phase", readable(d["phase"])))
     if event.kind in ("crash", "interrupted"):
         used |= {"exception", "signal"}
+        shown = f"{event.title} {view['lead']}"
+        final = _final_line(d.get("traceback"))
+        if final and final not in shown:
+            view["lead"] = f"{view['lead']}\n{final}".strip()
+            shown += final
+        for key in ("exception", "signal"):
+            if isinstance(d.get(key), str) and d[key] not in shown:
+                view["facts"].insert(0, (key, readable(d[key])))
     return used
+
+
+def _final_line(traceback: Any) -> str:
+    """``ValueError: bad size``: the last line of a traceback, when it names the exception."""
+    lines = [line for line in str(traceback or "").splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else ""
+    return last if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Warning)\b", last) else ""
 
 
 def _thread_name(name: Any, frames: list[dict[str, Any]]) -> str:

@@ -9,10 +9,11 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from alertcb.channels import Email, Slack, Webhook, WeCom
+from alertcb.channels import DingTalk, Discord, Email, Feishu, Slack, Teams, Telegram, Webhook, WeCom
 from alertcb.channels.base import SendContext
 from alertcb.notification import Notification
 from alertcb.render import Renderer
@@ -66,6 +67,20 @@ def webhook(n: Notification) -> str:
     return str(json.loads(Webhook(url="https://hooks.example.com/alertcb").build_body(n, CTX))["text"])
 
 
+def flatten(value: Any, path: str = "") -> list[str]:
+    """Every string of a JSON payload as ``path: text`` (multi-line text below its path), for reading."""
+    if isinstance(value, dict):
+        return [line for key, item in value.items() for line in flatten(item, f"{path}.{key}" if path else str(key))]
+    if isinstance(value, list):
+        return [line for i, item in enumerate(value) for line in flatten(item, f"{path}[{i}]")]
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return [f"{path}:\n{text}" if "\n" in text else f"{path}: {text}"]
+
+
+def payload(channel: Any) -> Callable[[Notification], str]:
+    return lambda n: "\n".join(flatten(channel.build_payload(n, CTX)))
+
+
 def template(*names: str) -> Callable[[Notification], str]:
     return lambda n: "\n---\n".join(RENDERER.render(name, n) for name in names)
 
@@ -81,6 +96,11 @@ RENDERINGS: dict[str, Callable[[Notification], str]] = {
     "webhook.txt": webhook,
     "pagerduty.txt": template("pagerduty/alert.summary.txt.j2"),
     "alertmanager.txt": template("alertmanager/alert.summary.txt.j2", "alertmanager/alert.description.txt.j2"),
+    "dingtalk.txt": payload(DingTalk(access_token="golden0000", at_all_on_critical=True)),
+    "feishu.txt": payload(Feishu(webhook_url="https://open.feishu.cn/open-apis/bot/v2/hook/golden0000")),
+    "teams.txt": payload(Teams(webhook_url="https://example.webhook.office.com/workflows/golden?sig=golden0000")),
+    "discord.txt": payload(Discord(webhook_url="https://discord.com/api/webhooks/1/golden0000")),
+    "telegram.txt": payload(Telegram(bot_token="123456789:GoldenTokenGoldenToken00", chat_id=-100123)),
 }
 CASES = [(alert, channel) for alert in sorted(ALERTS) for channel in sorted(RENDERINGS)]
 
