@@ -19,6 +19,7 @@ from alertcb.render import Renderer, template_name
 from alertcb.stacks import collapse, library_of, parse_frames
 
 from .alerts import (
+    ALERTS,
     GENERATOR_THREAD,
     RUN,
     SITE,
@@ -291,3 +292,28 @@ def test_slack_keeps_the_check_line_within_the_block_limit() -> None:
     payload = Slack(webhook_url="https://hooks.slack.com/services/T0/B0/xxxxxxxx").build_payload(_huge(), SendContext(None, RENDERER.render, 1.0))
     assert len(payload["blocks"]) <= 50
     assert any(b["text"]["text"].startswith("*What to check:*") for b in payload["blocks"])
+
+
+@pytest.mark.parametrize("kind", ["hang", "divergence", "nonfinite", "crash", "interrupted", "plateau", "val_anomaly"])
+def test_chat_channels_carry_the_culprit_and_the_check_line(kind: str) -> None:
+    """DingTalk, Feishu, Teams, Discord, Telegram (the shared chat body): same evidence, same check line."""
+    import json
+
+    from alertcb.channels import DingTalk, Discord, Feishu, Teams, Telegram
+    from alertcb.channels.base import SendContext
+
+    event = ALERTS[kind]() if kind in ALERTS else Event(kind=kind, title="x", message="m", severity="warning", run=RUN)
+    ctx = SendContext(None, RENDERER.render, 1.0)
+    for channel in (
+        DingTalk(access_token="t0000000"),
+        Feishu(webhook_url="https://open.feishu.cn/open-apis/bot/v2/hook/x0000000"),
+        Teams(webhook_url="https://example.webhook.office.com/workflows/x?sig=s0000000"),
+        Discord(webhook_url="https://discord.com/api/webhooks/1/x0000000"),
+        Telegram(bot_token="123456789:GoldenTokenGoldenToken00", chat_id=1),
+    ):
+        text = json.dumps(channel.build_payload(note(event), ctx), ensure_ascii=False)
+        plain = re.sub(r"&#(\d+);", lambda m: chr(int(m.group(1))), text).replace("\\\\", "")
+        assert CHECKS[kind].split(" (")[0] in plain, (channel.type, kind)
+        if kind in ("hang", "crash"):
+            assert ("time.sleep(3600)" if kind == "hang" else "in augment") in plain, channel.type
+        assert "{'" not in plain, channel.type
