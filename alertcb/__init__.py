@@ -19,7 +19,7 @@ from alertcb._version import __version__
 from alertcb.redact import install_log_filter as _install_log_filter
 
 if _typing.TYPE_CHECKING:
-    from alertcb.errors import AlertcbError, ConfigError, DeliveryError
+    from alertcb.errors import AlertcbError, ConfigError
     from alertcb.events import Event, RunInfo, Severity
     from alertcb.notifier import Notifier
     from alertcb.redact import Secret
@@ -30,7 +30,6 @@ _install_log_filter()
 _EXPORTS = {
     "AlertcbError": "alertcb.errors",
     "ConfigError": "alertcb.errors",
-    "DeliveryError": "alertcb.errors",
     "Event": "alertcb.events",
     "Notifier": "alertcb.notifier",
     "RunInfo": "alertcb.events",
@@ -54,7 +53,6 @@ def __dir__() -> list[str]:
 __all__ = [
     "AlertcbError",
     "ConfigError",
-    "DeliveryError",
     "Event",
     "Notifier",
     "RunInfo",

@@ -22,7 +22,7 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
-from alertcb.errors import ConfigError
+from alertcb.errors import ConfigError, TransportError
 from alertcb.events import KINDS, Event, Severity
 from alertcb.notification import Notification
 from alertcb.redact import Secret, redact_url, scrub
@@ -234,6 +234,3 @@ def post_json(ctx: SendContext, url: str, payload: Any, headers: dict[str, str] 
     except httpx.HTTPError as exc:
         raise TransportError(f"{type(exc).__name__}: {scrub(str(exc))}") from None
 
-
-class TransportError(Exception):
-    """A network-level failure (retryable); its message is already scrubbed."""
