@@ -31,6 +31,7 @@ from alertcb.events import Event, RunInfo, Severity
 from alertcb.filters import tail_lines
 from alertcb.notification import Attachment
 from alertcb.render import Renderer
+from alertcb.scheduling import Scheduler
 from alertcb.validate import check_number
 
 logger = logging.getLogger("alertcb")
@@ -192,8 +193,7 @@ class Notifier:
             report_builder=self._build_report,
         )
         self._listeners: list[Callable[[Event], None]] = []
-        self._scheduler: Any = None
-        self._scheduler_lock = threading.Lock()
+        self._scheduler = Scheduler()
         self._filtered = 0
         _live.add(self)
         if handle_sigterm:
@@ -271,9 +271,7 @@ class Notifier:
         """
         if self._dispatcher.closed:
             return int(self._dispatcher.counts()["backlog"])
-        if self._scheduler is not None:
-            with contextlib.suppress(Exception):
-                self._scheduler.shutdown(wait=False)
+        self._scheduler.shutdown()
         pending = self._dispatcher.close(self.flush_timeout_s if timeout_s is None else timeout_s)
         if pending:
             where = (
@@ -299,21 +297,9 @@ class Notifier:
         return out
 
     @property
-    def scheduler(self) -> Any:
-        """A started APScheduler ``BackgroundScheduler`` for this notifier's periodic jobs."""
-        with self._scheduler_lock:
-            if self._scheduler is None:
-                from apscheduler.executors.pool import ThreadPoolExecutor
-                from apscheduler.schedulers.background import BackgroundScheduler
-
-                scheduler = BackgroundScheduler(
-                    executors={"default": ThreadPoolExecutor(max_workers=2)},
-                    job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-                    daemon=True,
-                )
-                scheduler.start()
-                self._scheduler = scheduler
-            return self._scheduler
+    def scheduler(self) -> Scheduler:
+        """This notifier's `alertcb.scheduling.Scheduler` for periodic jobs (started on first job)."""
+        return self._scheduler
 
     def watch(self) -> _Watch:
         """Send a ``crash`` alert for any exception (KeyboardInterrupt included), then re-raise.

@@ -1,8 +1,7 @@
 """Progress digests: a short "where is training" message every so often.
 
-`ProgressDigest` adds one APScheduler interval job to the notifier's scheduler.
-The job is coalesced (``coalesce=True``, ``max_instances=1``) and its misfire
-grace is one interval, so after a stall (a suspended laptop, a GIL-bound step)
+`ProgressDigest` adds one interval job to the notifier's `alertcb.scheduling.Scheduler`.
+The job is coalesced (one instance at a time) and its misfire grace is one interval, so after a stall (a suspended laptop, a GIL-bound step)
 at most one digest runs, never a backlog of them.
 
 Example:
@@ -106,16 +105,8 @@ class ProgressDigest:
         with self._lock:
             if self._job is not None:
                 return
-            self._job = self.notifier.scheduler.add_job(
-                self._tick,
-                trigger="interval",
-                seconds=self.interval_s,
-                id=self.job_id,
-                name="alertcb progress digest",
-                coalesce=True,
-                max_instances=1,
-                misfire_grace_time=max(1, int(self.interval_s)),
-                replace_existing=True,
+            self._job = self.notifier.scheduler.add_interval_job(
+                self._tick, self.interval_s, name="alertcb progress digest", job_id=self.job_id
             )
 
     def cancel(self) -> None:
