@@ -18,7 +18,8 @@ and never reach the user's training code. Messages never contain secrets.
 
 from __future__ import annotations
 
-__all__ = ["AlertcbError", "ConfigError", "NonFiniteError", "TransportError"]
+#: Public (re-exported by ``alertcb``); `TransportError` and `where` are internal.
+__all__ = ["AlertcbError", "ConfigError", "NonFiniteError"]
 
 
 class AlertcbError(Exception):

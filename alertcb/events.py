@@ -17,6 +17,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+#: Public (re-exported by ``alertcb``); the helpers below are shared inside alertcb.
+__all__ = ["Event", "RunInfo", "Severity"]
+
 SCHEMA_VERSION = "alertcb.event/1"
 
 KINDS = frozenset(

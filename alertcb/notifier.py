@@ -34,6 +34,8 @@ from alertcb.render import Renderer
 from alertcb.scheduling import Scheduler
 from alertcb.validate import check_number
 
+__all__ = ["Notifier"]
+
 logger = logging.getLogger("alertcb")
 
 F = TypeVar("F", bound=Callable[..., Any])

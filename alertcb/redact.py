@@ -14,6 +14,9 @@ import threading
 import urllib.parse
 from typing import Any
 
+#: Public (re-exported by ``alertcb``); scrubbing helpers are shared inside alertcb.
+__all__ = ["Secret"]
+
 MASK = "***"
 _known: set[str] = set()
 _known_lock = threading.Lock()
