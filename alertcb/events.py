@@ -99,6 +99,14 @@ class RunInfo:
     job: str | None = None
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        setattr_ = object.__setattr__
+        for attr in ("name", "host", "worker", "job"):
+            value = getattr(self, attr)
+            if value is not None:
+                setattr_(self, attr, valid_text(value))
+        setattr_(self, "labels", {valid_text(k): valid_text(v) for k, v in (self.labels or {}).items()})
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -145,7 +153,7 @@ def clean_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     for key, value in metrics.items():
         number = to_float(value)
         if number is not None:
-            out[str(key)] = number
+            out[valid_text(key)] = number
     return out
 
 
@@ -201,7 +209,10 @@ class Event:
         setattr_(self, "title", valid_text(self.title))
         setattr_(self, "message", valid_text(self.message))
         setattr_(self, "metrics", clean_metrics(self.metrics))
-        if not self.fingerprint:
+        setattr_(self, "details", utf8_safe(dict(self.details or {})))
+        if self.fingerprint:
+            setattr_(self, "fingerprint", valid_text(self.fingerprint))
+        else:
             setattr_(self, "fingerprint", _fingerprint(self.run, self.kind, self.title))
 
     @property
@@ -261,6 +272,26 @@ def valid_text(value: Any) -> str:
         # Round-trip through UTF-16 keeps valid surrogate pairs and replaces lone ones.
         text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
+
+
+def utf8_safe(value: Any) -> Any:
+    """``value`` with every string in it (mapping keys included, recursively) made valid UTF-8.
+
+    Numbers, None and other objects are kept as they are; tuples stay tuples.
+    """
+    if type(value) is str:
+        return valid_text(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        return {(valid_text(k) if isinstance(k, str) else k): utf8_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [utf8_safe(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(utf8_safe(v) for v in value)
+    if isinstance(value, str):  # a str subclass
+        return valid_text(value)
+    return value
 
 
 def json_number(value: float) -> float | str:
