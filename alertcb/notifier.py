@@ -6,6 +6,7 @@ import atexit
 import contextlib
 import functools
 import logging
+import math
 import os
 import signal
 import sys
@@ -32,7 +33,14 @@ from alertcb.filters import tail_lines
 from alertcb.notification import Attachment
 from alertcb.render import Renderer
 from alertcb.scheduling import Scheduler
-from alertcb.validate import check_number
+from alertcb.validate import (
+    check_bool,
+    check_duration,
+    check_existing,
+    check_link,
+    check_number,
+    check_optional_str,
+)
 
 __all__ = ["Notifier"]
 
@@ -116,27 +124,12 @@ class Notifier:
             isinstance(channels, (str, bytes, Channel)) or not all(isinstance(c, Channel) for c in channels)
         ):
             raise ConfigError("channels", "expected a list of alertcb.channels.Channel instances")
-        check_number("queue_size", queue_size, minimum=1, integer=True)
-        for field, value in (
-            ("group_wait_s", group_wait_s),
-            ("repeat_interval_s", repeat_interval_s),
-            ("flush_timeout_s", flush_timeout_s),
-            ("attempt_timeout_s", attempt_timeout_s),
-            ("connect_timeout_s", connect_timeout_s),
-            ("deadline_s", deadline_s),
-            ("retry_base_s", retry_base_s),
-            ("retry_max_s", retry_max_s),
-        ):
-            check_number(field, value, minimum=0)
-        if send_from not in ("chief", "all"):
-            raise ConfigError("send_from", f"expected 'chief' or 'all', got {send_from!r}")
-        if run_name is not None and (not isinstance(run_name, str) or not run_name.strip()):
-            raise ConfigError("run_name", f"expected a non-empty string, got {run_name!r}")
-        if labels is not None and (
-            not isinstance(labels, Mapping)
-            or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
-        ):
-            raise ConfigError("labels", "expected a table of string keys to string values")
+        opts = check_options(
+            {k: v for k, v in locals().items() if k not in ("self", "channels", "__class__")}
+        )
+        group_wait_s, repeat_interval_s, flush_timeout_s = (
+            opts["group_wait_s"], opts["repeat_interval_s"], opts["flush_timeout_s"]
+        )
 
         chosen = list(channels) if channels is not None else []
         if console if console is not None else channels is None:
@@ -173,12 +166,14 @@ class Notifier:
             if path is not None:
                 outbox_obj = Outbox(path, owner=uuid.uuid4().hex)
         self.renderer = Renderer(template_dir, link_url=link_url, run_dir=self.run_dir)
+        for channel in chosen:
+            _check_template(self.renderer, channel)
         policy = DeliveryPolicy(
-            attempt_timeout_s=attempt_timeout_s,
-            connect_timeout_s=connect_timeout_s,
-            deadline_s=deadline_s,
-            retry_base_s=retry_base_s,
-            retry_max_s=retry_max_s,
+            attempt_timeout_s=opts["attempt_timeout_s"],
+            connect_timeout_s=opts["connect_timeout_s"],
+            deadline_s=opts["deadline_s"],
+            retry_base_s=opts["retry_base_s"],
+            retry_max_s=opts["retry_max_s"],
             rate_limits=rate_limits,
             verify_tls=verify_tls,
         )
@@ -372,6 +367,83 @@ class Notifier:
             kind=kind, title=title, message=message, severity=severity, run=self.run, details=details
         )
         self.emit(event)
+
+
+#: Durations (seconds or "15m"-style strings) and whether 0 is allowed.
+_DURATIONS = {
+    "group_wait_s": True,
+    "repeat_interval_s": True,
+    "flush_timeout_s": True,
+    "attempt_timeout_s": False,
+    "connect_timeout_s": False,
+    "deadline_s": False,
+    "retry_base_s": False,
+    "retry_max_s": False,
+}
+
+
+def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate `Notifier` keyword options (all but ``channels``); return them with durations as floats.
+
+    The one place Notifier options are checked: the constructor calls it, and so does
+    `alertcb.config` (``alertcb check-config``) before any Notifier exists.
+
+    Raises:
+        ConfigError: naming the option (the caller maps it to where it was set).
+    """
+    out = dict(options)
+    if "queue_size" in out:
+        check_number("queue_size", out["queue_size"], minimum=1, integer=True)
+    for field, zero_ok in _DURATIONS.items():
+        if field in out:
+            out[field] = check_duration(field, out[field], strict_minimum=not zero_ok)
+    if out.get("retry_max_s", math.inf) < out.get("retry_base_s", 0.0):
+        raise ConfigError(
+            "retry_max_s", f"expected >= retry_base_s ({out['retry_base_s']:g}), got {out['retry_max_s']:g}"
+        )
+    if out.get("send_from", "chief") not in ("chief", "all"):
+        raise ConfigError("send_from", f"expected 'chief' or 'all', got {out['send_from']!r}")
+    run_name = out.get("run_name")
+    if run_name is not None and (not isinstance(run_name, str) or not run_name.strip()):
+        raise ConfigError("run_name", f"expected a non-empty string, got {run_name!r}")
+    labels = out.get("labels")
+    if labels is not None and (
+        not isinstance(labels, Mapping)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
+    ):
+        raise ConfigError("labels", "expected a table of string keys to string values")
+    for field in ("rate_limits", "verify_tls", "handle_sigterm"):
+        if field in out:
+            check_bool(field, out[field])
+    check_bool("console", out.get("console"), allow_none=True)
+    for field in ("worker", "job"):
+        check_optional_str(field, out.get(field))
+    for field, allowed in (("run_dir", (False,)), ("outbox", (True, False))):
+        value = out.get(field)
+        if value is not None and not (value in allowed and isinstance(value, bool)) and (
+            isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or not str(value)
+        ):
+            raise ConfigError(field, f"expected a path or {' or '.join(map(str, allowed)).lower()}")
+    check_existing("template_dir", out.get("template_dir"), kind="folder")
+    check_link("link_url", out.get("link_url"))
+    return out
+
+
+def _check_template(renderer: Renderer, channel: Channel) -> None:
+    """A channel's own ``template`` option must name a template that exists and compiles."""
+    name = getattr(channel, "template", None)
+    if not name:
+        return
+    import jinja2
+
+    try:
+        renderer.env.get_template(str(name))
+    except jinja2.TemplateNotFound:
+        problem = f"no template {str(name)!r} in template_dir or the packaged templates"
+        raise ConfigError(f"channels.{channel.name}.template", problem) from None
+    except jinja2.TemplateSyntaxError as exc:
+        problem = f"template {str(name)!r} does not compile: {exc.message} (line {exc.lineno})"
+        raise ConfigError(f"channels.{channel.name}.template", problem) from None
 
 
 class _Watch(contextlib.ContextDecorator):

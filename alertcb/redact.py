@@ -99,6 +99,18 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}/{MASK}" if parts.scheme else MASK
 
 
+def mask_password(url: str) -> str:
+    """``https://user:pw@host/x`` → ``https://user:***@host/x`` (other URLs unchanged)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return MASK
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
+
+
 class ScrubFilter(logging.Filter):
     """A logging filter that scrubs secrets from the formatted message."""
 

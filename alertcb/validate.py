@@ -1,8 +1,16 @@
-"""Argument checks shared by constructors: a clear `ConfigError` naming the field."""
+"""Argument checks shared by constructors: a clear `ConfigError` naming the field.
+
+Validation happens once, here, called by the constructors; `alertcb.config` only
+converts environment/TOML strings to the annotated types.
+"""
 
 from __future__ import annotations
 
 import math
+import os
+import re
+import urllib.parse
+from pathlib import Path
 from typing import Any
 
 from alertcb.errors import ConfigError
@@ -37,4 +45,98 @@ def check_number(
         raise ConfigError(field, f"expected {kind} {bound}, got {value!r}")
     if maximum is not None and value > maximum:
         raise ConfigError(field, f"expected {kind} <= {maximum:g}, got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------- durations
+_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)", re.IGNORECASE)
+
+
+def parse_duration(field: str, value: Any) -> float:
+    """Seconds from a number or a duration string: ``90``, ``"90"``, ``"90s"``, ``"15m"``,
+    ``"1h30m"``, ``"1.5h"``, ``"2d"``, ``"1500ms"`` (case and spaces ignored).
+
+    Every ``*_s`` option of alertcb accepts these (docs/configuration.md).
+
+    Raises:
+        ConfigError: naming ``field``, for anything else (negative, NaN and bounds are
+            checked by `check_duration`).
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        try:
+            return float(text)
+        except ValueError:
+            parts = _PART.findall(text)
+            if parts and "".join(n + u for n, u in parts) == text:
+                return sum(float(n) * _UNITS[u.lower()] for n, u in parts)
+    raise ConfigError(field, f"expected seconds or a duration like '90s', '15m', '1h30m', got {value!r}")
+
+
+def check_duration(
+    field: str,
+    value: Any,
+    *,
+    minimum: float = 0.0,
+    strict_minimum: bool = False,
+    allow_none: bool = False,
+) -> Any:
+    """`parse_duration` then `check_number`: a duration in seconds (float), or None if allowed."""
+    if value is None and allow_none:
+        return None
+    if value is None:
+        raise ConfigError(field, "expected a duration in seconds, got None")
+    seconds = parse_duration(field, value)
+    return float(check_number(field, seconds, minimum=minimum, strict_minimum=strict_minimum))
+
+
+# ---------------------------------------------------------------- links and files
+def check_link(field: str, value: Any, *, allow_none: bool = True) -> str | None:
+    """An ``http(s)://`` link shown to people (no ``javascript:``/``data:``, no spaces)."""
+    if value is None or (value == "" and allow_none):
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(field, f"expected an http(s) URL string, got {type(value).__name__}")
+    if any(ch.isspace() or ord(ch) < 32 for ch in value):
+        raise ConfigError(field, "expected a URL without spaces or control characters (write %20)")
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:
+        raise ConfigError(field, "expected a valid URL (could not parse it)") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ConfigError(field, f"expected an http:// or https:// URL with a host, got scheme {parts.scheme!r}")
+    return value
+
+
+def check_existing(field: str, value: Any, *, kind: str = "file", allow_none: bool = True) -> str | None:
+    """A path that must exist now (``kind`` ``"file"`` or ``"folder"``); returned as a string."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise ConfigError(field, f"expected a path to an existing {kind}")
+    path = Path(value)
+    ok = path.is_file() if kind == "file" else path.is_dir()
+    if not ok:
+        raise ConfigError(field, f"expected an existing {kind}, {str(path)!r} is not one")
+    return str(path)
+
+
+def check_bool(field: str, value: Any, *, allow_none: bool = False) -> Any:
+    """``True`` or ``False`` (or None if allowed); anything else is a `ConfigError`."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, bool):
+        raise ConfigError(field, f"expected true or false, got {type(value).__name__}")
+    return value
+
+
+def check_optional_str(field: str, value: Any) -> str | None:
+    """None or a non-empty string."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(field, f"expected a non-empty string, got {type(value).__name__}")
     return value
