@@ -338,14 +338,14 @@ class Notifier:
         """Build a Notifier from a TOML file (see docs/configuration.md). Raises `ConfigError`."""
         from alertcb.config import load_config
 
-        return cls(**{**load_config(path).notifier_kwargs(), **overrides})
+        return load_config(path).build_notifier(cls, **overrides)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Notifier:
         """Build a Notifier from ``ALERTCB_*`` environment variables (and ``$ALERTCB_CONFIG``)."""
         from alertcb.config import config_from_env
 
-        return cls(**{**config_from_env().notifier_kwargs(), **overrides})
+        return config_from_env().build_notifier(cls, **overrides)
 
     # ------------------------------------------------------------------ internals
     def _notify_listeners(self, event: Event) -> None:
