@@ -231,7 +231,8 @@ def coerce(field: str, value: Any, hint: Any, *, from_env: bool = False) -> Any:
             pass
     else:
         return value
-    raise ConfigError(field, f"expected {_type_name(hint)}, got {_show(field, value)}")
+    wanted = {bool: "true or false", int: "an integer", float: "a number"}[hint]
+    raise ConfigError(field, f"expected {wanted}, got {_show(field, value)}")
 
 
 def _coerce_containers(field: str, value: Any, args: list[Any], from_env: bool) -> Any:

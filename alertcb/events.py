@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from alertcb.redact import scrub_known
+
 #: Public (re-exported by ``alertcb``); the helpers below are shared inside alertcb.
 __all__ = ["Event", "RunInfo", "Severity"]
 
@@ -264,14 +266,15 @@ class Event:
 
 
 def valid_text(value: Any) -> str:
-    """``str(value)`` made encodable: lone surrogates (invalid in UTF-8) become U+FFFD."""
+    """``str(value)`` made safe to store and send: lone surrogates (invalid in UTF-8) become
+    U+FFFD, and every registered secret (`alertcb.redact.register`) is masked."""
     text = value if type(value) is str else str(value)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         # Round-trip through UTF-16 keeps valid surrogate pairs and replaces lone ones.
         text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
+    return scrub_known(text)
 
 
 def utf8_safe(value: Any) -> Any:

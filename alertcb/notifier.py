@@ -31,6 +31,7 @@ from alertcb.errors import ConfigError
 from alertcb.events import Event, RunInfo, Severity
 from alertcb.filters import tail_lines
 from alertcb.notification import Attachment
+from alertcb.redact import scrub
 from alertcb.render import Renderer
 from alertcb.scheduling import Scheduler
 from alertcb.validate import (
@@ -475,9 +476,11 @@ class _Watch(contextlib.ContextDecorator):
 
 def report_crash(notifier: Notifier, exc: BaseException) -> None:
     """Emit a ``crash`` event for ``exc`` and flush (bounded by ``flush_timeout_s``)."""
-    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    # The user's exception text may quote a configured secret (a webhook URL in a
+    # requests error): scrub it before it is stored or sent.
+    trace = scrub("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     name = type(exc).__name__
-    text = str(exc)
+    text = scrub(str(exc))
     interrupted = isinstance(exc, KeyboardInterrupt)
     notifier._emit_end(
         "crash",

@@ -174,6 +174,8 @@ def check_url(field: str, url: Any, *, allow_insecure_http: bool = False) -> str
         url = url.get()
     if not isinstance(url, str) or not url:
         raise ConfigError(field, "expected a URL string like 'https://host/path'")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ConfigError(field, "expected a URL without spaces or control characters (percent-encode them)")
     try:
         parts = urllib.parse.urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port

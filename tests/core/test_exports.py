@@ -23,7 +23,8 @@ INTERNAL = {
     "alertcb.events": {"clean_metrics", "json_number", "json_safe", "parse_number", "to_float", "valid_text",
                        "utf8_safe"},
     "alertcb.notifier": {"check_options", "report_crash"},
-    "alertcb.redact": {"ScrubFilter", "install_log_filter", "mask_password", "redact_url", "register", "scrub"},
+    "alertcb.redact": {"ScrubFilter", "install_log_filter", "mask_password", "redact_url", "register", "scrub",
+                       "scrub_known"},
 }
 
 
