@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from alertcb.channels.base import Channel
 from alertcb.errors import ConfigError
 from alertcb.redact import Secret, scrub
-from alertcb.validate import parse_duration
+from alertcb.validate import check_notifier_options, parse_duration
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -92,10 +92,8 @@ class Config:
 
     def check(self) -> Config:
         """Validate the Notifier options now (as the constructor will); return self."""
-        from alertcb.notifier import check_options
-
         try:
-            self.notifier = check_options(self.notifier)
+            self.notifier = check_notifier_options(self.notifier)
         except ConfigError as exc:
             raise self.locate(exc) from None
         return self

@@ -6,7 +6,6 @@ import atexit
 import contextlib
 import functools
 import logging
-import math
 import os
 import signal
 import sys
@@ -34,14 +33,7 @@ from alertcb.notification import Attachment
 from alertcb.redact import scrub
 from alertcb.render import Renderer
 from alertcb.scheduling import Scheduler
-from alertcb.validate import (
-    check_bool,
-    check_duration,
-    check_existing,
-    check_link,
-    check_number,
-    check_optional_str,
-)
+from alertcb.validate import check_notifier_options
 
 __all__ = ["Notifier"]
 
@@ -125,7 +117,7 @@ class Notifier:
             isinstance(channels, (str, bytes, Channel)) or not all(isinstance(c, Channel) for c in channels)
         ):
             raise ConfigError("channels", "expected a list of alertcb.channels.Channel instances")
-        opts = check_options(
+        opts = check_notifier_options(
             {k: v for k, v in locals().items() if k not in ("self", "channels", "__class__")}
         )
         group_wait_s, repeat_interval_s, flush_timeout_s = (
@@ -368,66 +360,6 @@ class Notifier:
             kind=kind, title=title, message=message, severity=severity, run=self.run, details=details
         )
         self.emit(event)
-
-
-#: Durations (seconds or "15m"-style strings) and whether 0 is allowed.
-_DURATIONS = {
-    "group_wait_s": True,
-    "repeat_interval_s": True,
-    "flush_timeout_s": True,
-    "attempt_timeout_s": False,
-    "connect_timeout_s": False,
-    "deadline_s": False,
-    "retry_base_s": False,
-    "retry_max_s": False,
-}
-
-
-def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate `Notifier` keyword options (all but ``channels``); return them with durations as floats.
-
-    The one place Notifier options are checked: the constructor calls it, and so does
-    `alertcb.config` (``alertcb check-config``) before any Notifier exists.
-
-    Raises:
-        ConfigError: naming the option (the caller maps it to where it was set).
-    """
-    out = dict(options)
-    if "queue_size" in out:
-        check_number("queue_size", out["queue_size"], minimum=1, integer=True)
-    for field, zero_ok in _DURATIONS.items():
-        if field in out:
-            out[field] = check_duration(field, out[field], strict_minimum=not zero_ok)
-    if out.get("retry_max_s", math.inf) < out.get("retry_base_s", 0.0):
-        raise ConfigError(
-            "retry_max_s", f"expected >= retry_base_s ({out['retry_base_s']:g}), got {out['retry_max_s']:g}"
-        )
-    if out.get("send_from", "chief") not in ("chief", "all"):
-        raise ConfigError("send_from", f"expected 'chief' or 'all', got {out['send_from']!r}")
-    run_name = out.get("run_name")
-    if run_name is not None and (not isinstance(run_name, str) or not run_name.strip()):
-        raise ConfigError("run_name", f"expected a non-empty string, got {run_name!r}")
-    labels = out.get("labels")
-    if labels is not None and (
-        not isinstance(labels, Mapping)
-        or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
-    ):
-        raise ConfigError("labels", "expected a table of string keys to string values")
-    for field in ("rate_limits", "verify_tls", "handle_sigterm"):
-        if field in out:
-            check_bool(field, out[field])
-    check_bool("console", out.get("console"), allow_none=True)
-    for field in ("worker", "job"):
-        check_optional_str(field, out.get(field))
-    for field, allowed in (("run_dir", (False,)), ("outbox", (True, False))):
-        value = out.get(field)
-        if value is not None and not (value in allowed and isinstance(value, bool)) and (
-            isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or not str(value)
-        ):
-            raise ConfigError(field, f"expected a path or {' or '.join(map(str, allowed)).lower()}")
-    check_existing("template_dir", out.get("template_dir"), kind="folder")
-    check_link("link_url", out.get("link_url"))
-    return out
 
 
 def _check_template(renderer: Renderer, channel: Channel) -> None:

@@ -22,7 +22,7 @@ INTERNAL = {
     "alertcb.errors": {"TransportError", "where"},
     "alertcb.events": {"clean_metrics", "json_number", "json_safe", "parse_number", "to_float", "valid_text",
                        "utf8_safe"},
-    "alertcb.notifier": {"check_options", "report_crash"},
+    "alertcb.notifier": {"report_crash"},
     "alertcb.redact": {"ScrubFilter", "install_log_filter", "mask_password", "redact_url", "register", "scrub",
                        "scrub_known"},
 }
