@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import pickle
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -144,3 +144,32 @@ def test_alertmanager_keeps_basic_auth_out_of_its_attributes(canary: str) -> Non
     assert canary not in repr(vars(channel)) + repr(channel.urls) + repr(channel.describe())
     assert channel.urls == ["https://ops:***@am.example.com:9093/api/v2/alerts", "http://127.0.0.1:9093/api/v2/alerts"]
     assert canary in channel._urls[0].get()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda s: ("Slack", {"webhook_url": f"https://hooks.slack.com/services/T1/B2/{s}"}),
+        lambda s: ("WeCom", {"key": s}),
+        lambda s: ("PagerDuty", {"routing_key": s[-32:]}),
+        lambda s: ("Email", {"host": "smtp.example.com", "sender": "a@example.com", "to": ["b@example.com"],
+                             "username": "u", "password": s}),
+        lambda s: ("Webhook", {"url": "https://h.example.com/x", "secret": s,
+                               "headers": {"Authorization": f"Bearer {s}"}}),
+        lambda s: ("Alertmanager", {"urls": [f"https://ops:{s}@am.example.com"]}),
+    ],
+    ids=["slack-url", "wecom-key", "pagerduty-key", "email-password", "webhook-secret-header", "am-basic"],
+)
+def test_every_configured_secret_is_registered(build: Any) -> None:
+    """Constructing a channel registers its secrets, so scrub() and Event text mask them."""
+    import uuid
+
+    import alertcb.channels
+    from alertcb import Event
+
+    token = f"tok{uuid.uuid4().hex}"  # fresh: not registered by an earlier test
+    name, kwargs = build(token)
+    getattr(alertcb.channels, name)(**kwargs)
+    token = token[-32:] if name == "PagerDuty" else token
+    assert token not in scrub(f"boom {token}!")
+    assert token not in repr(Event(kind="custom", title=f"x {token}").to_dict())
