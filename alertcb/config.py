@@ -322,10 +322,11 @@ def parse_config(data: Mapping[str, Any], *, environ: Mapping[str, str] | None =
     env = os.environ if environ is None else environ
     unknown = sorted(set(data) - {"alertcb", "channels"})
     if unknown:
-        raise ConfigError(unknown[0], "unknown top-level table; expected [alertcb] and [channels.NAME]")
+        raise ConfigError(unknown[0], "unknown top-level table; expected [alertcb] and [channels.NAME]",
+                          where=f"[{unknown[0]}]")
     settings = interpolate("alertcb", data.get("alertcb", {}), env)
     if not isinstance(settings, Mapping):
-        raise ConfigError("alertcb", "expected a table of Notifier options")
+        raise ConfigError("alertcb", "expected a table of Notifier options", where="[alertcb]")
     allowed = notifier_fields()
     notifier: dict[str, Any] = {}
     for key, value in settings.items():
@@ -335,7 +336,7 @@ def parse_config(data: Mapping[str, Any], *, environ: Mapping[str, str] | None =
     origins = {key: f"alertcb.{key}" for key in notifier}
     tables = data.get("channels", {})
     if not isinstance(tables, Mapping):
-        raise ConfigError("channels", "expected tables like [channels.NAME] with a 'type' field")
+        raise ConfigError("channels", "expected tables like [channels.NAME] with a 'type' field", where="[channels]")
     built = [build_channel(name, interpolate(f"channels.{name}", table, env)) for name, table in tables.items()]
     return Config(notifier=notifier, channels=built, source=source, origins=origins).check()
 

@@ -37,17 +37,20 @@ class ConfigError(AlertcbError, ValueError):
         field: where the offending field was set, e.g. ``channels.ops.webhook_url`` or
             ``ALERTCB_SLACK_WEBHOOK_URL``; a bare parameter name is shown as ``name=``.
         problem: what is wrong and what was expected (never the value of a secret).
+        where: how to show the location when ``field`` alone is ambiguous (a TOML
+            table ``[alertcb]`` rather than a keyword ``alertcb=``).
     """
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(self, field: str, problem: str, *, where: str | None = None) -> None:
         self.field = field
         self.problem = problem
+        self._where = where
         super().__init__(f"{self.where}: {problem}" if field else problem)
 
     @property
     def where(self) -> str:
         """Where the field was set: a TOML path, an environment variable or ``keyword=``."""
-        return where(self.field)
+        return self._where if self._where is not None else where(self.field)
 
     def with_prefix(self, prefix: str) -> ConfigError:
         """Return the same error with ``prefix.`` prepended to its field path."""

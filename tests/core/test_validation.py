@@ -167,3 +167,17 @@ def test_check_duration_rejects_negative_and_non_finite(value: Any) -> None:
 def test_env_durations_accept_units() -> None:
     config = config_from_env({"ALERTCB_FLUSH_TIMEOUT_S": "2m", "ALERTCB_GROUP_WAIT_S": "0"})
     assert {"flush_timeout_s": 120.0, "group_wait_s": 0.0} == config.notifier
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [("[notifier]\nx = 1\n", "[notifier]"), ("alertcb = 3\n", "[alertcb]"), ("channels = 3\n", "[channels]"),
+     ("[channels]\nops = 3\n", "channels.ops")],
+)
+def test_toml_table_mistakes_name_the_table(tmp_path: Path, text: str, where: str) -> None:
+    """A wrong table is shown as a TOML table, never as if it were a keyword argument."""
+    path = tmp_path / "a.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert str(info.value).startswith(f"{where}: ")
