@@ -101,13 +101,9 @@ class Config:
     def describe(self) -> dict[str, Any]:
         """The configuration with secrets redacted (for ``alertcb check-config``)."""
         return {
-            "alertcb": {k: _describe_value(v) for k, v in self.notifier.items()},
+            "alertcb": {k: str(v) if isinstance(v, Secret) else v for k, v in self.notifier.items()},
             "channels": {c.name: c.describe() for c in self.channels},
         }
-
-
-def _describe_value(value: Any) -> Any:
-    return str(value) if isinstance(value, Secret) else value
 
 
 # ---------------------------------------------------------------- schema by introspection
@@ -181,8 +177,8 @@ def coerce(field: str, value: Any, hint: Any, *, from_env: bool = False) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None or not isinstance(value, str):
-            return _coerce_containers(field, value, args, from_env)
+        if not isinstance(value, str):
+            return value  # TOML values already have their types; the constructor checks them
         if any(a is str or a is Any or _is_path(a) or typing.get_origin(a) is typing.Literal for a in args):
             return value  # a plain string is already acceptable
         first_error: ConfigError | None = None
@@ -231,16 +227,6 @@ def coerce(field: str, value: Any, hint: Any, *, from_env: bool = False) -> Any:
         return value
     wanted = {bool: "true or false", int: "an integer", float: "a number"}[hint]
     raise ConfigError(field, f"expected {wanted}, got {_show(field, value)}")
-
-
-def _coerce_containers(field: str, value: Any, args: list[Any], from_env: bool) -> Any:
-    """A non-string value for a union: convert inside a list/table when one member is a container."""
-    for arg in args:
-        if typing.get_origin(arg) in (list, dict, tuple) and isinstance(value, (list, dict)):
-            return coerce(field, value, arg, from_env=from_env)
-        if arg is Secret and isinstance(value, str):
-            return Secret(value)
-    return value
 
 
 def _is_path(hint: Any) -> bool:
@@ -394,15 +380,11 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
                 raise ConfigError(f"ALERTCB_{kind.upper()}_{key.upper()}",
                                   f"unknown field for type {kind!r}; expected one of {sorted(fields)}")
         try:
-            base.channels.append(_build_env_channel(kind, table))
+            base.channels.append(build_channel(kind, table, from_env=True))
         except ConfigError as exc:
             raise ConfigError(exc.field.replace(f"channels.{kind}.", f"ALERTCB_{kind.upper()}_").upper()
                               if exc.field.startswith(f"channels.{kind}.") else exc.field, exc.problem) from None
     return base.check()
-
-
-def _build_env_channel(kind: str, table: dict[str, Any]) -> Channel:
-    return build_channel(kind, table, from_env=True)
 
 
 def env_variable_names() -> set[str]:
