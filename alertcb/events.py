@@ -277,6 +277,9 @@ def valid_text(value: Any) -> str:
     return scrub_known(text)
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def utf8_safe(value: Any) -> Any:
     """``value`` with every string in it (mapping keys included, recursively) made valid UTF-8.
 
@@ -288,10 +291,11 @@ def utf8_safe(value: Any) -> Any:
         return value
     if isinstance(value, Mapping):
         return {(valid_text(k) if isinstance(k, str) else k): utf8_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [utf8_safe(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(utf8_safe(v) for v in value)
+    if isinstance(value, (list, tuple)):
+        if _PLAIN.issuperset(map(type, value)):  # histories of numbers: nothing to clean
+            return value if type(value) is tuple else list(value)
+        cleaned = [utf8_safe(v) for v in value]
+        return tuple(cleaned) if isinstance(value, tuple) else cleaned
     if isinstance(value, str):  # a str subclass
         return valid_text(value)
     return value
