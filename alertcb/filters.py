@@ -207,20 +207,6 @@ def fit_bytes(text: Any, limit: int) -> str:
     return head + "\n```" if head.count("```") % 2 else head
 
 
-def alert_view(event: Any) -> dict[str, Any]:
-    """The readable pieces of an alert for templates (see `alertcb.alerttext.alert_view`)."""
-    from alertcb.alerttext import alert_view as view
-
-    return view(event)
-
-
-def what_to_check(kind: Any) -> str:
-    """The one "what to check" line for an event kind (see `alertcb.alerttext.CHECKS`)."""
-    from alertcb.alerttext import what_to_check as check
-
-    return check(str(kind))
-
-
 FILTERS: dict[str, Callable[..., Any]] = {
     "clean": strip_control,
     "truncate_chars": truncate_chars,
@@ -237,8 +223,6 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "pluck": pluck,
     "no_mentions": no_mentions,
     "fit_bytes": fit_bytes,
-    "alert_view": alert_view,
-    "what_to_check": what_to_check,
 }
 
 

@@ -76,6 +76,10 @@ class Renderer:
         from alertcb.report.summary import progress_view, summary_view
 
         self.env.filters.update(summary_view=summary_view, progress_view=progress_view)
+        # Likewise the alert evidence (alerttext imports filters).
+        from alertcb.alerttext import alert_view, what_to_check
+
+        self.env.filters.update(alert_view=alert_view, what_to_check=what_to_check)
         self.env.globals.update(
             severity_icon=severity_icon,
             link_url=link_url or "",
