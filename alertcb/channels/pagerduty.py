@@ -56,6 +56,7 @@ class PagerDuty(Channel):
 
     type: ClassVar[str] = "pagerduty"
     default_rate_limit_per_min: ClassVar[float | None] = 120
+    coalesce: ClassVar[bool] = False  # every incident pages on its own (dedup_key)
 
     def __init__(
         self,
