@@ -41,7 +41,7 @@ from alertcb.delivery.outbox import Outbox
 from alertcb.delivery.policy import Delivery, DeliveryPolicy
 from alertcb.delivery.rundir import RunDir
 from alertcb.events import Event, RunInfo
-from alertcb.notification import Attachment, Notification
+from alertcb.notification import Attachment, Notification, late_text
 from alertcb.render import Renderer
 
 __all__ = ["LANE_MAX_QUEUE", "RESOLVE_RESENDS", "DeliveryPolicy", "Dispatcher"]
@@ -367,8 +367,7 @@ class Dispatcher:
             lane = by_name.get(dest)
             if lane is None:
                 continue  # that destination is not configured here; leave it pending
-            late = dataclasses.replace(note, recovered=True, late_by_s=max(0.0, wall - note.created))
-            lane.enqueue(late, row_id, now, recovered=True)
+            lane.enqueue(mark_late(note, max(0.0, wall - note.created)), row_id, now, recovered=True)
             recovered += 1
         if recovered:
             logger.info("alertcb: re-delivering %d notification(s) left in the outbox by earlier runs", recovered)
@@ -444,6 +443,16 @@ class Dispatcher:
     @property
     def outbox_path(self) -> Path | None:
         return self.outbox.path if self.outbox is not None else None
+
+
+def mark_late(note: Notification, late_by_s: float) -> Notification:
+    """``note`` flagged as recovered, its headline's message starting with why it is late
+    ("delayed 3 h: sent after the process that raised it died"), so every channel says so."""
+    text = late_text(late_by_s, True)
+    head = note.events[0]
+    message = f"[{text}] {head.message}" if head.message else f"[{text}]"
+    events = (dataclasses.replace(head, message=message), *note.events[1:])
+    return dataclasses.replace(note, events=events, recovered=True, late_by_s=late_by_s)
 
 
 def _orphan_fields(item: Any) -> tuple[int, str, Notification]:
