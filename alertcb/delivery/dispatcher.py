@@ -10,12 +10,8 @@ honest coalescing; see `alertcb.delivery.lane`).
 
 Time comes from one injected `alertcb.clock.Clock` shared with the grouper and the lanes.
 
-Recovery is delivery: rows that an earlier (dead) process left in the outbox are queued on
-the same lanes as fresh notifications, one per row, keeping their identity and original
-``created`` time, flagged ``recovered`` with ``late_by_s`` (never folded into a digest), and
-marked delivered only when sent. The outbox's ``claim_orphans()`` may return
-``(row_id, destination, notification)`` tuples or objects with those attributes
-(``row_id``/``id``, ``destination``, ``notification``).
+Recovery is delivery (`alertcb.delivery.recovery`): rows an earlier (dead) process left in
+the outbox go through the same lanes, one per row, and are marked delivered only when sent.
 
 Accounting, exact at any moment: ``emitted == processed + sum(dropped) + pending``.
 """
@@ -36,15 +32,14 @@ from alertcb._guard import capture_internal_error, guarded
 from alertcb.channels.base import Channel, Outcome, SendContext
 from alertcb.clock import SYSTEM_CLOCK, Clock
 from alertcb.delivery.grouping import Grouper
-from alertcb.delivery.lane import LANE_MAX_QUEUE, RESOLVE_RESENDS, Lane, Settled
+from alertcb.delivery.lane import Lane
 from alertcb.delivery.outbox import Outbox
-from alertcb.delivery.policy import Delivery, DeliveryPolicy
+from alertcb.delivery.policy import Delivery, DeliveryPolicy, http_client
+from alertcb.delivery.recovery import OutboxLedger, recover
 from alertcb.delivery.rundir import RunDir
 from alertcb.events import Event, RunInfo
-from alertcb.notification import Attachment, Notification, late_text
+from alertcb.notification import Attachment, Notification
 from alertcb.render import Renderer
-
-__all__ = ["LANE_MAX_QUEUE", "RESOLVE_RESENDS", "DeliveryPolicy", "Dispatcher"]
 
 logger = logging.getLogger("alertcb")
 
@@ -130,8 +125,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._http: Any = None
         self._results: deque[tuple[Lane, Delivery | None, Outcome | None, int | None]] = deque()
-        self._done_buffer: list[Settled] = []
-        self._attempt_buffer: list[tuple[list[int], str]] = []
+        self._ledger = OutboxLedger(self.outbox)
         self._recovered = False
         self._recovery_pending = 0  # set to 1 by __init__ when an outbox must be checked
 
@@ -278,7 +272,8 @@ class Dispatcher:
     def _step(self) -> None:
         if not self._recovered:
             self._recovered = True
-            guarded("outbox recovery", self._recover)
+            if self.outbox is not None:
+                guarded("outbox recovery", recover, self.outbox, self.lanes, self.clock)
             self._backlog = sum(lane.pending() for lane in self.lanes)
             self._recovery_pending = 0
         while self._results:
@@ -287,7 +282,7 @@ class Dispatcher:
                 lane.batch_done()
                 continue
             settled = guarded(f"settle {lane.name}", lane.settle, delivery, outcome, named, self.clock.monotonic())
-            self._outbox_mark(delivery, outcome, settled)
+            self._ledger.mark(delivery, outcome, settled)
         batch: list[Event] = []
         with self._lock:
             while self._inbox and len(batch) < 2000:
@@ -300,13 +295,12 @@ class Dispatcher:
         notes.extend(self.grouper.tick(now, force=self._flushing > 0))
         self._route(notes, now)
         for lane in self.lanes:
-            for settled in guarded(f"expire {lane.name}", lane.expire, now, default=[]):
-                self._done_buffer.append(settled)
+            self._ledger.settled.extend(guarded(f"expire {lane.name}", lane.expire, now, default=[]))
             guarded(f"resend {lane.name}", lane.schedule_resends, now)
             guarded(f"lane {lane.name}", lane.pump, now, self._context, self._flushing > 0)
         if self.run_dir is not None:
             self.run_dir.flush()
-        self._flush_outbox()
+        self._ledger.flush()
         backlog = self.grouper.waiting() + sum(lane.pending() for lane in self.lanes)
         with self._lock:
             self._processed += len(batch)
@@ -354,59 +348,13 @@ class Dispatcher:
             for lane in targets:
                 lane.enqueue(note, ids.get(lane.name, 0), now)
 
-    def _recover(self) -> None:
-        """Queue the rows earlier (dead) processes left in the outbox, one delivery per row."""
-        if self.outbox is None:
-            return
-        by_name = {lane.name: lane for lane in self.lanes}
-        now = self.clock.monotonic()
-        wall = self.clock.time()
-        recovered = 0
-        for item in self.outbox.claim_orphans():
-            row_id, dest, note = _orphan_fields(item)
-            lane = by_name.get(dest)
-            if lane is None:
-                continue  # that destination is not configured here; leave it pending
-            lane.enqueue(mark_late(note, max(0.0, wall - note.created)), row_id, now, recovered=True)
-            recovered += 1
-        if recovered:
-            logger.info("alertcb: re-delivering %d notification(s) left in the outbox by earlier runs", recovered)
-
-    # ---------------------------------------------------------------- outbox bookkeeping
-    def _outbox_mark(self, delivery: Delivery, outcome: Outcome, settled: Settled | None) -> None:
-        if self.outbox is None or not any(delivery.row_ids):
-            return
-        if settled is not None:
-            self._done_buffer.append(settled)
-        elif outcome.verdict == "retry" and not delivery.resend:
-            self._attempt_buffer.append((delivery.row_ids, outcome.reason))
-
-    def _flush_outbox(self) -> None:
-        """Record this iteration's attempts and settled rows (the settled in one transaction)."""
-        if self.outbox is None:
-            return
-        attempts, self._attempt_buffer = self._attempt_buffer, []
-        for row_ids, error in attempts:
-            guarded("outbox attempt", self.outbox.note_attempt, row_ids, error)
-        if self._done_buffer:
-            done, self._done_buffer = self._done_buffer, []
-            guarded("outbox done", self.outbox.done_many, [d for d in done if any(d[0])])
-
     # ---------------------------------------------------------------- resources
     def _context(self) -> SendContext:
         return SendContext(self._client(), self.renderer.render, self.policy.attempt_timeout_s)
 
     def _client(self) -> Any:
         if self._http is None:
-            import httpx
-
-            p = self.policy
-            self._http = httpx.Client(
-                timeout=httpx.Timeout(p.attempt_timeout_s, connect=p.connect_timeout_s),
-                verify=p.verify_tls,
-                follow_redirects=False,
-                headers={"User-Agent": f"alertcb/{_version()}"},
-            )
+            self._http = http_client(self.policy, f"alertcb/{_version()}")
         return self._http
 
     def _shutdown(self) -> None:
@@ -420,7 +368,7 @@ class Dispatcher:
             guarded("http close", self._http.close)
             self._http = None
         if self.outbox is not None:
-            self._flush_outbox()
+            self._ledger.flush()
             guarded("outbox release", self.outbox.release)
             guarded("outbox close", self.outbox.close)
         if self.run_dir is not None:
@@ -443,27 +391,6 @@ class Dispatcher:
     @property
     def outbox_path(self) -> Path | None:
         return self.outbox.path if self.outbox is not None else None
-
-
-def mark_late(note: Notification, late_by_s: float) -> Notification:
-    """``note`` flagged as recovered, its headline's message starting with why it is late
-    ("delayed 3 h: sent after the process that raised it died"), so every channel says so."""
-    text = late_text(late_by_s, True)
-    head = note.events[0]
-    message = f"[{text}] {head.message}" if head.message else f"[{text}]"
-    events = (dataclasses.replace(head, message=message), *note.events[1:])
-    return dataclasses.replace(note, events=events, recovered=True, late_by_s=late_by_s)
-
-
-def _orphan_fields(item: Any) -> tuple[int, str, Notification]:
-    """``(row_id, destination, notification)`` from what ``Outbox.claim_orphans`` yields."""
-    if isinstance(item, tuple):
-        row_id, dest, note = item[:3]
-        return int(row_id), str(dest), note
-    row_id = getattr(item, "row_id", None)
-    if row_id is None:
-        row_id = item.id
-    return int(row_id), str(item.destination), item.notification
 
 
 def _version() -> str:

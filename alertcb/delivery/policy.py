@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 from alertcb.notification import Notification
 
@@ -42,6 +43,18 @@ class DeliveryPolicy:
     max_retry_after_s: float = 900.0
     rate_limits: bool = True
     verify_tls: bool = True
+
+
+def http_client(policy: DeliveryPolicy, user_agent: str) -> Any:
+    """The shared ``httpx.Client`` for ``policy`` (timeouts, TLS, no redirects)."""
+    import httpx  # lazily: keeps `import alertcb` fast
+
+    return httpx.Client(
+        timeout=httpx.Timeout(policy.attempt_timeout_s, connect=policy.connect_timeout_s),
+        verify=policy.verify_tls,
+        follow_redirects=False,
+        headers={"User-Agent": user_agent},
+    )
 
 
 class TokenBucket:
