@@ -19,12 +19,12 @@ from alertcb.delivery.outbox import Outbox
 from alertcb.notification import Notification
 from alertcb.render import Renderer
 from tests.conftest_services import (
+    PD_ROUTING_KEY,
     PagerDutyStandIn,
     Receiver,
     Reply,
     SlackStandIn,
     WeComStandIn,
-    PD_ROUTING_KEY,
     wait_for,
 )
 from tests.core.helpers import BlockingChannel
