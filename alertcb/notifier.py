@@ -220,6 +220,11 @@ class Notifier:
     def outbox_path(self) -> Path | None:
         return self._dispatcher.outbox_path
 
+    @property
+    def clock(self) -> Clock:
+        """The `alertcb.clock.Clock` delivery runs on (the hang watchdog and the outbox may share it)."""
+        return self._dispatcher.clock
+
     def emit(self, event: Event) -> bool:
         """Hand ``event`` to the dispatcher: O(1), never blocks, never raises.
 
