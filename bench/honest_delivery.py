@@ -23,21 +23,18 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from alertcb import Event, Notifier  # noqa: E402
-from alertcb.channels import PagerDuty, Slack, Webhook, WeCom  # noqa: E402
-from alertcb.delivery.outbox import Outbox  # noqa: E402
-from alertcb.notification import Notification  # noqa: E402
-from bench._common import md_table  # noqa: E402
-from tests.conftest_services import (  # noqa: E402
+from alertcb import Event, Notifier
+from alertcb.channels import PagerDuty, Slack, Webhook, WeCom
+from alertcb.delivery.outbox import Outbox
+from alertcb.notification import Notification
+from bench._common import md_table
+from tests.conftest_services import (
     PD_ROUTING_KEY,
     SLACK_TOKEN,
     WECOM_KEY,
