@@ -105,7 +105,7 @@ class Lane:
 
     def pending(self) -> int:
         """Notifications queued here (a digest counts for what it stands for)."""
-        return sum(d.merged for d in self.queue if not d.resend)
+        return sum(d.merged for d in list(self.queue) if not d.resend)  # list(): atomic copy (stats() thread)
 
     # ------------------------------------------------------------------ sending
     def pump(self, now: float, make_ctx: Callable[[], SendContext], flushing: bool = False) -> None:
