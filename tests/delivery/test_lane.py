@@ -192,3 +192,46 @@ def test_a_failing_destination_gets_the_backlog_as_one_digest_once_it_answers() 
     assert len(channel.got) <= 3
     assert sum(n.incidents for n in channel.got) == 40
     check_accounting(h.lane)
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+OUTCOMES = st.sampled_from(
+    [Outcome.delivered(), Outcome.retry("HTTP 503"), Outcome.retry("HTTP 429", retry_after_s=5.0), Outcome.permanent("HTTP 400")]
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    script=st.lists(OUTCOMES, max_size=30),
+    bursts=st.lists(st.integers(min_value=0, max_value=60), min_size=1, max_size=6),
+    rate=st.sampled_from([None, 6.0, 60.0]),
+    coalesce=st.booleans(),
+)
+def test_accounting_holds_and_no_incident_is_lost(script: list[Outcome], bursts: list[int], rate: float | None, coalesce: bool) -> None:
+    """Whatever the outcomes and bursts: enqueued == notifications_delivered + failed + pending at
+    every step, coalesced <= enqueued, and every delivered or failed incident is accounted for
+    (named + summarized == incidents in delivered notifications)."""
+    channel = (Recorder if coalesce else Pager)(script, rate_limit_per_min=rate)
+    h = Harness(channel, deadline_s=120, retry_base_s=1, retry_max_s=4, max_retry_after_s=10)
+    n = 0
+    for burst in bursts:
+        for _ in range(burst):
+            h.lane.enqueue(incident(n), n + 1, h.clock.monotonic())
+            n += 1
+        for _ in range(5):
+            h.round()
+            h.settled.extend(h.lane.expire(h.clock.monotonic()))
+            check_accounting(h.lane)
+            h.clock.advance(3)
+    h.drain(step_s=3)
+    s = h.lane.stats()
+    check_accounting(h.lane)
+    assert s["pending"] == 0
+    delivered_incidents = sum(note.incidents for note in channel.got)
+    assert s["incidents_named"] + s["incidents_summarized"] == delivered_incidents
+    rows = [i for ids, _, _ in h.settled for i in ids]
+    assert sorted(rows) == list(range(1, n + 1))  # every row settled exactly once
+    if not coalesce:
+        assert s["coalesced"] == 0 and not any(note.digest for note in channel.got)
