@@ -8,6 +8,7 @@ from pathlib import Path
 
 from alertcb import Event, Notifier
 from alertcb.channels.base import Outcome
+from alertcb.clock import ManualClock
 from alertcb.delivery.lane import LANE_HARD_MAX_QUEUE
 from alertcb.testing import RecordingChannel
 from tests.core.helpers import BlockingChannel, ScriptedChannel
@@ -103,27 +104,52 @@ def test_flush_delivers_everything_and_returns_zero(tmp_path: Path) -> None:
     notifier.close()
 
 
+class ClockedChannel(ScriptedChannel):
+    """A ScriptedChannel that stamps attempts with the injected clock."""
+
+    def __init__(self, outcomes: list[Outcome], clock: ManualClock) -> None:
+        super().__init__(outcomes)
+        self.clock = clock
+
+    def send(self, notification, ctx):  # type: ignore[no-untyped-def]
+        outcome = super().send(notification, ctx)
+        self.attempt_times[-1] = self.clock.monotonic()
+        return outcome
+
+
+def run_clock(clock: ManualClock, until, step_s: float = 1.0, limit_s: float = 600.0) -> None:  # type: ignore[no-untyped-def]
+    """Advance the fake clock step by step until ``until()`` (the dispatcher catches up between steps)."""
+    waited = 0.0
+    while not until() and waited < limit_s:
+        time.sleep(0.02)  # real time only for the background thread to notice, not to measure
+        clock.advance(step_s)
+        waited += step_s
+    assert until()
+
+
 def test_retry_with_backoff_then_delivered_once(tmp_path: Path) -> None:
-    """Retryable failures are retried with growing delays; the alert arrives exactly once."""
-    ch = ScriptedChannel([Outcome.retry("HTTP 500"), Outcome.retry("HTTP 502"), Outcome.delivered()])
-    notifier = make(tmp_path, [ch], retry_base_s=0.1, retry_max_s=1)
+    """Retryable failures are retried with growing delays (on the injected clock); the alert
+    arrives exactly once."""
+    clock = ManualClock()
+    ch = ClockedChannel([Outcome.retry("HTTP 500"), Outcome.retry("HTTP 502"), Outcome.delivered()], clock)
+    notifier = make(tmp_path, [ch], retry_base_s=10, retry_max_s=100, clock=clock)
     notifier.emit(spike(1, severity="critical"))
-    assert notifier.flush(10) == 0
-    assert len(ch.delivered) == 1
+    run_clock(clock, lambda: len(ch.delivered) == 1)
     gaps = [b - a for a, b in zip(ch.attempt_times, ch.attempt_times[1:], strict=False)]
-    assert gaps[0] >= 0.05 and gaps[1] >= 0.1
+    assert gaps[0] >= 5 and gaps[1] >= 10  # base 10 s then 20 s, jittered to [50 %, 100 %]
     stats = notifier.stats()["destinations"]["scripted"]
     assert stats["retried"] == 2 and stats["delivered"] == 1
     notifier.close()
 
 
 def test_retry_after_blocks_the_destination(tmp_path: Path) -> None:
-    """No attempt is made before Retry-After has elapsed."""
-    ch = ScriptedChannel([Outcome.retry("HTTP 429", retry_after_s=1.0)])
-    notifier = make(tmp_path, [ch], retry_base_s=0.01)
+    """No attempt is made before Retry-After has elapsed (on the injected clock)."""
+    clock = ManualClock()
+    ch = ClockedChannel([Outcome.retry("HTTP 429", retry_after_s=60.0)], clock)
+    notifier = make(tmp_path, [ch], retry_base_s=0.01, clock=clock)
     notifier.emit(spike(1, severity="critical"))
-    assert notifier.flush(10) == 0
-    assert ch.attempt_times[1] - ch.attempt_times[0] >= 0.95
+    run_clock(clock, lambda: len(ch.delivered) == 1)
+    assert ch.attempt_times[1] - ch.attempt_times[0] >= 60
     notifier.close()
 
 
