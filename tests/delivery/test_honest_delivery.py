@@ -205,3 +205,16 @@ def test_close_after_a_timed_out_flush_does_not_wait_again(tmp_path: Path) -> No
     closer.join(10)  # with a second 30 s wait on the (frozen) clock this would hang
     assert not closer.is_alive() and result["close"] == 1
     hung.gate.set()
+
+
+def test_digest_templates_escape_user_text_and_name_every_incident() -> None:
+    """Each channel's digest escapes titles for its format and lists every carried incident."""
+    from alertcb.channels import Email
+
+    events = tuple(Event(kind="custom", title=f"<b>x</b> & {i}", severity="critical") for i in range(40))
+    note = Notification(events=events, digest=True, folded=40, unnamed=2)
+    ctx = SendContext(None, Renderer().render, 2.0)
+    mail = Email(host="localhost", port=25, sender="a@example.com", to=["b@example.com"])
+    html = mail.build_message(note, ctx).get_body(preferencelist=("html",)).get_content()
+    assert "<b>x</b>" not in html and html.count("&lt;b&gt;x&lt;/b&gt; &amp;") == 40
+    assert "+2 more distinct incidents not named here" in html and ctx.named == 40
