@@ -82,6 +82,11 @@ class Notification:
         return len({e.fingerprint for e in self.events}) + self.unnamed
 
     @property
+    def late_text(self) -> str:
+        """``"delayed 3 h: sent after the process that raised it died"``, or "" (for templates)."""
+        return late_text(self.late_by_s, self.recovered)
+
+    @property
     def late(self) -> bool:
         """True for a recovered notification or one delayed by more than a minute."""
         return self.recovered or (self.late_by_s is not None and self.late_by_s >= 60.0)

@@ -9,7 +9,8 @@ one batch of attempts at a time and reports each outcome through ``report``.
 
 Coalescing is honest: a destination is coalesced only when it must be (``Channel.coalesce``
 is True *and* it is rate-limited or failing); summaries, progress digests, test messages,
-notifications with attachments and recovered ones are never folded; a digest keeps every
+notifications with attachments are never folded, recovered ones only among themselves when
+the rate limit cannot send them one by one before their deadline; a digest keeps every
 incident (see `alertcb.delivery.policy.fold`).
 """
 
@@ -249,19 +250,34 @@ class Lane:
         return (
             id(d) not in busy
             and not d.resend
-            and not d.recovered
             and not note.attachments
             and note.event.kind not in UNGROUPED_KINDS
             and (not due_only or d.next_at <= now)
         )
 
+    def _recovered_over_budget(self, recovered: list[Delivery], now: float) -> bool:
+        """Whether a rate-limited destination cannot send ``recovered`` one by one before their
+        deadline (then, and only then, they are folded, among themselves)."""
+        if self.bucket is None or len(recovered) < 2:
+            return False
+        needed_s = len(recovered) / self.bucket.rate_per_s
+        return now + needed_s > min(d.deadline for d in recovered) - 0.2 * self.policy.deadline_s
+
     def _coalesce(self, now: float, *, due_only: bool) -> None:
-        """Fold the foldable queued notifications into one digest at the place of the first;
+        """Fold the foldable queued notifications into one digest at the place of the first
+        (recovered ones separately, and only when the budget cannot send them one by one);
         the ones in flight are left alone."""
         if not self.coalesce:
             return
         busy = {id(d) for d in self.in_flight}
-        mergeable = [d for d in self.queue if self._foldable(d, busy, now, due_only)]
+        candidates = [d for d in self.queue if self._foldable(d, busy, now, due_only)]
+        fresh = [d for d in candidates if not d.recovered]
+        recovered = [d for d in candidates if d.recovered]
+        self._fold_group(fresh, now)
+        if self._recovered_over_budget(recovered, now):
+            self._fold_group(recovered, now)
+
+    def _fold_group(self, mergeable: list[Delivery], now: float) -> None:
         if len(mergeable) < 2:
             return
         digest = fold(mergeable, now)

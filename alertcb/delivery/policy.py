@@ -98,7 +98,7 @@ class Delivery:
         attempts: failed attempts so far.
         merged: notifications it stands for (a digest: several).
         resend: a periodic refresh (Alertmanager), not a new notification.
-        recovered: re-delivered from the outbox (never folded into a digest).
+        recovered: re-delivered from the outbox (folded only with other recovered ones).
     """
 
     notification: Notification
@@ -129,6 +129,8 @@ def fold(deliveries: Sequence[Delivery], now: float) -> Delivery:
     kept_fingerprints = {e.fingerprint for e in kept}
     unnamed += len({e.fingerprint for e in events[DIGEST_MAX_EVENTS:]} - kept_fingerprints)
     merged = sum(d.merged for d in deliveries)
+    recovered = all(d.recovered for d in deliveries)
+    late = [d.notification.late_by_s for d in deliveries if d.notification.late_by_s is not None]
     note = Notification(
         events=tuple(kept),
         suppressed=sum(d.notification.suppressed for d in deliveries),
@@ -136,6 +138,8 @@ def fold(deliveries: Sequence[Delivery], now: float) -> Delivery:
         created=min(d.notification.created for d in deliveries),
         folded=merged,
         unnamed=unnamed,
+        late_by_s=max(late) if recovered and late else None,
+        recovered=recovered,
     )
     return Delivery(
         note,
@@ -144,4 +148,5 @@ def fold(deliveries: Sequence[Delivery], now: float) -> Delivery:
         deadline=max(d.deadline for d in deliveries),
         attempts=max(d.attempts for d in deliveries),
         merged=merged,
+        recovered=recovered,
     )

@@ -3,7 +3,10 @@
 Each claimed row becomes one delivery on the lane of its destination, through the same rate
 limits, backoff and deadlines as a fresh notification. It keeps its identity (id, events,
 original ``created`` time), is flagged ``recovered`` with ``late_by_s`` and its headline's
-message says why it is late; it is never folded into a digest, and its row is marked
+message says why it is late. It is not folded into a digest — unless the destination's rate
+limit cannot send the recovered backlog one by one before its deadline; then recovered rows
+are folded among themselves (never with fresh ones), the digest naming each incident that fits
+and saying it is late, instead of rows running out of time. Its row is marked
 delivered only when that delivery was sent.
 
 The contract with `alertcb.delivery.outbox.Outbox.claim_orphans` (claims rows atomically):

@@ -235,3 +235,26 @@ def test_accounting_holds_and_no_incident_is_lost(script: list[Outcome], bursts:
     assert sorted(rows) == list(range(1, n + 1))  # every row settled exactly once
     if not coalesce:
         assert s["coalesced"] == 0 and not any(note.digest for note in channel.got)
+
+
+def test_recovered_rows_are_folded_only_when_the_budget_cannot_send_them_before_their_deadline() -> None:
+    """Recovered rows go one by one while the rate limit allows it before their deadline; a backlog
+    too large for that is folded among themselves (flagged late, never with fresh ones), so no
+    row runs out of time: none failed, every incident named or counted."""
+    for rows, rate, expect_digest in ((30, 6.0, False), (300, 6.0, True)):
+        channel = Recorder(rate_limit_per_min=rate)
+        h = Harness(channel, deadline_s=900)
+        now = h.clock.monotonic()
+        for i in range(rows):
+            late = Notification(events=incident(i).events, late_by_s=3 * 3600.0, recovered=True)
+            h.lane.enqueue(late, i + 1, now, recovered=True)
+        h.lane.enqueue(incident(10_000), 10_000, now)  # a fresh one
+        h.drain(step_s=10)
+        s = h.lane.stats()
+        assert s["failed"] == {} and s["pending"] == 0
+        assert s["incidents_named"] + s["incidents_summarized"] == rows + 1
+        digests = [n for n in channel.got if n.digest]
+        assert bool(digests) is expect_digest
+        assert all(n.recovered and n.late_text.startswith("delayed 3 h") for n in digests)
+        assert all("incident 10000" not in {e.title for e in n.events} for n in digests)
+        check_accounting(h.lane)
