@@ -264,6 +264,8 @@ class Dispatcher:
             guarded("outbox recovery", self._recover)
             self._backlog = sum(len(lane.queue) for lane in self.lanes)
             self._recovery_pending = 0
+        elif self.outbox is not None and guarded("outbox heartbeat", self.outbox.heartbeat, default=False):
+            guarded("outbox recovery", self._recover)  # owners that held rows for us may have died
         while self._results:
             lane, delivery, outcome = self._results.popleft()
             if delivery is None or outcome is None:  # the sender finished its batch
@@ -342,12 +344,12 @@ class Dispatcher:
         by_name = {lane.name: lane for lane in self.lanes}
         now = time.monotonic()
         recovered = 0
-        for row_id, dest, note in self.outbox.claim_orphans():
-            lane = by_name.get(dest)
-            if lane is None:
-                continue  # that destination is not configured here; leave it pending
+        for row in self.outbox.claim_orphans(by_name):  # only rows for destinations configured here
+            lane = by_name[row.destination]
             lane.enqueued += 1
-            lane.queue.append(Delivery(note, [row_id], now, now + self.policy.deadline_s))
+            lane.queue.append(
+                Delivery(row.notification, [row.row_id], now, now + self.policy.deadline_s, attempts=row.attempts)
+            )
             recovered += 1
         if recovered:
             logger.info("alertcb: re-delivering %d notification(s) left in the outbox by earlier runs", recovered)
@@ -445,6 +447,8 @@ class Dispatcher:
             return
         lane.last_error = outcome.reason
         if outcome.verdict == "retry" and now < delivery.deadline:
+            if self.outbox is not None:
+                self.outbox.attempted(delivery.row_ids, outcome.reason)
             delivery.attempts += 1
             lane.retried += 1
             backoff = min(self.policy.retry_max_s, self.policy.retry_base_s * 2 ** (delivery.attempts - 1))
@@ -472,7 +476,7 @@ class Dispatcher:
 
     def _flush_outbox_done(self) -> None:
         """Mark the settled rows of this loop iteration in one transaction."""
-        if self.outbox is not None and self._done_buffer:
+        if self.outbox is not None and (self._done_buffer or self.outbox.unwritten_attempts):
             done, self._done_buffer = self._done_buffer, []
             guarded("outbox done", self.outbox.done_many, done)
 
