@@ -73,6 +73,7 @@ class Outbox:
         self.unsaved = 0
         self.unsaved_reason = ""
         self.done_errors = 0
+        self.claimed_ids: set[int] = set()  # rows taken over from other owners (by claim_orphans)
         self._held: set[int] = set()  # rows written or claimed by this owner, not yet finished
         self._attempts: list[tuple[str, float, int]] = []  # settled failed attempts, not yet written
         self._adds = 0
@@ -202,6 +203,11 @@ class Outbox:
         now = time.time()
         self._attempts.extend((safe(error)[:500], now, i) for i in row_ids if i)
 
+    def note_attempt(self, row_ids: Iterable[int], error: str) -> None:
+        """Count one settled, failed attempt of these rows now (`attempted` batches it instead)."""
+        self.attempted(row_ids, error)
+        self.done_many([])
+
     @property
     def unwritten_attempts(self) -> int:
         return len(self._attempts)
@@ -270,6 +276,7 @@ class Outbox:
             )
         self._claimed_at = now
         self._held.update(c.row_id for c in claimed)
+        self.claimed_ids.update(c.row_id for c in claimed)
         return claimed
 
     def release(self) -> int:
