@@ -23,8 +23,9 @@ from alertcb import distributed
 from alertcb._guard import capture_internal_error
 from alertcb.channels.base import Channel
 from alertcb.channels.console import Console
+from alertcb.delivery.codec import pending_message
 from alertcb.delivery.dispatcher import DeliveryPolicy, Dispatcher
-from alertcb.delivery.outbox import Outbox, pending_message
+from alertcb.delivery.outbox import Outbox
 from alertcb.delivery.rundir import DEFAULT_ROOT, RunDir, safe_dirname
 from alertcb.errors import ConfigError
 from alertcb.events import Event, RunInfo, Severity

@@ -13,7 +13,8 @@ import errno
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from alertcb.events import Event, json_safe, valid_text
 from alertcb.notification import Attachment, Notification
@@ -179,3 +180,26 @@ def write_error_reason(exc: BaseException) -> str:
     from alertcb.redact import scrub
 
     return scrub(f"{type(exc).__name__}: {exc}")[:200]
+
+
+class SavedRows(Protocol):
+    """What the close message needs to know of an `Outbox`."""
+
+    path: Path
+    unsaved_reason: str
+
+    @property
+    def held_count(self) -> int: ...
+
+
+def pending_message(pending: int, outbox: SavedRows | None) -> str:
+    """The close-time line about ``pending`` undelivered alerts, stating only what was saved."""
+    if outbox is None:
+        return f"alertcb: {pending} alert(s) pending at close, lost (no outbox configured)"
+    saved = min(pending, outbox.held_count)
+    where = f"saved to {outbox.path} (re-sent by the next Notifier using it)"
+    if saved == pending:
+        return f"alertcb: {pending} alert(s) pending at close, {where}"
+    reason = outbox.unsaved_reason or "still queued in memory"
+    head = f"{saved} {where}, " if saved else ""
+    return f"alertcb: {pending} alert(s) pending at close: {head}{pending - saved} could not be saved: {reason}"

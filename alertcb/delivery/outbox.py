@@ -1,23 +1,14 @@
 """Durable outbox: SQLite in WAL mode, written only by the dispatcher thread.
 
-Every notification accepted for a destination is recorded before the first
-attempt and marked done after it is delivered or permanently failed. A Notifier
-started on the same outbox delivers what earlier (dead) processes left behind.
-Delivery is at-least-once: a crash between a successful send and the ``done``
-commit re-sends that one notification.
-
-Ownership: each Notifier registers in the ``owners`` table with its process identity
-(`ProcessIdentity`: host, boot id, pid namespace, pid, start time) and a lease it renews
-while it runs. Rows of an owner are taken over only when it released them (close), when
-its process is verifiably gone (same host, boot and pid namespace) or, where that cannot
-be checked (another container or host), when its lease expired. Claims are one
-``BEGIN IMMEDIATE`` transaction, so two Notifiers never take the same row.
-
-Rows hold the notification's events (and attachments) as JSON (schema
-``alertcb.notification/1``) and the destination's *name* — never URLs, keys or passwords.
-A row that cannot be written (disk full) is counted and reported, never claimed saved.
+Every notification accepted for a destination is recorded before the first attempt and
+marked done when it is delivered or permanently failed; a Notifier started on the same
+outbox delivers what earlier processes left (at-least-once: a crash between a send and its
+``done`` commit re-sends that one). Owners register their `ProcessIdentity` and renew a
+lease; their rows are taken over only when released, when the process is verifiably gone
+(same host, boot and pid namespace) or, elsewhere, when the lease expired, in one
+``BEGIN IMMEDIATE`` transaction. Rows hold destination *names*, never URLs or keys. A row
+that cannot be written (disk full) is counted and reported, never claimed saved.
 """
-
 from __future__ import annotations
 
 import logging
@@ -242,7 +233,18 @@ class Outbox:
     # ------------------------------------------------------------------ ownership
     def claim_orphans(self, destinations: Collection[str] | None = None) -> list[Recovered]:
         """Take over the pending rows (for ``destinations``, or all) of owners that released
-        them or are gone, in one transaction. Returns them oldest first."""
+        them or are gone, in one transaction. Returns them oldest first (none if the outbox
+        cannot be written now: disk full, locked; the heartbeat asks to retry)."""
+        try:
+            return self._claim(destinations)
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError
+            self._foreign = max(self._foreign, 1)  # look again after recheck_s
+            self._claimed_at = time.time()
+            self._log_once("claim", "alertcb: cannot recover rows from the outbox %s: %s", self.path,
+                           write_error_reason(exc))
+            return []
+
+    def _claim(self, destinations: Collection[str] | None) -> list[Recovered]:
         me = self.identity
         now = time.time()
         db = self.db
@@ -280,11 +282,22 @@ class Outbox:
         return claimed
 
     def release(self) -> int:
-        """Give up ownership of this Notifier's pending rows (at close) so others may claim them."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            cur = self.db.execute("UPDATE outbox SET owner='', pid=0 WHERE owner=? AND state='pending'", (self.owner,))
-            self.db.execute("DELETE FROM owners WHERE owner=?", (self.owner,))
+        """Give up ownership of this Notifier's pending rows (at close) so others may claim them.
+
+        If that cannot be written (disk full), the rows stay owned by this process: they are
+        taken over once it has exited (its identity no longer runs). Never raises.
+        """
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                cur = self.db.execute(
+                    "UPDATE outbox SET owner='', pid=0 WHERE owner=? AND state='pending'", (self.owner,)
+                )
+                self.db.execute("DELETE FROM owners WHERE owner=?", (self.owner,))
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError
+            self._log_once("release", "alertcb: cannot release outbox rows (taken over after exit): %s",
+                           write_error_reason(exc))
+            return 0
         return cur.rowcount
 
     @property
@@ -293,14 +306,10 @@ class Outbox:
         return len(self._held)
 
     def stats(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "saved_pending": self.held_count,
-            "unsaved": self.unsaved,
-            "unsaved_reason": self.unsaved_reason,
-            "dropped_oldest": self.dropped_oldest,
-            "done_errors": self.done_errors,
-        }
+        """``saved_pending`` (rows held), ``unsaved`` (+ reason), ``dropped_oldest``, ``done_errors``."""
+        return {"path": str(self.path), "saved_pending": self.held_count, "unsaved": self.unsaved,
+                "unsaved_reason": self.unsaved_reason, "dropped_oldest": self.dropped_oldest,
+                "done_errors": self.done_errors}
 
     # ------------------------------------------------------------------ inspection and tools
     def rows(self, state: str | None = "pending") -> list[OutboxRow]:
@@ -386,16 +395,3 @@ class Outbox:
         self._held = set()
         self._attempts = []
         self._foreign = 0
-
-
-def pending_message(pending: int, outbox: Outbox | None) -> str:
-    """The close-time line about ``pending`` undelivered alerts, stating only what was saved."""
-    if outbox is None:
-        return f"alertcb: {pending} alert(s) pending at close, lost (no outbox configured)"
-    saved = min(pending, outbox.held_count)
-    where = f"saved to {outbox.path} (re-sent by the next Notifier using it)"
-    if saved == pending:
-        return f"alertcb: {pending} alert(s) pending at close, {where}"
-    reason = outbox.unsaved_reason or "still queued in memory"
-    head = f"{saved} {where}, " if saved else ""
-    return f"alertcb: {pending} alert(s) pending at close: {head}{pending - saved} could not be saved: {reason}"
