@@ -350,3 +350,56 @@ def test_kill_9_at_random_moments_with_bursts_loses_and_duplicates_nothing_saved
     assert accepted - set(got) == set()
     assert duplicates <= 20 * 16  # at most the batch in flight at each kill
     assert Outbox(box).pending_count() == 0
+
+
+def test_running_notifier_takes_over_rows_of_a_process_that_dies_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Notifier started while another process still holds rows leaves them alone, and delivers
+    them once that process has died (it looks again every recheck_s while others hold rows)."""
+    monkeypatch.setattr(Outbox, "recheck_s", 0.3)
+    box = tmp_path / "outbox.sqlite3"
+    proc = spawn([sys.executable, str(script(tmp_path, f"""
+        n = alertcb.Notifier([Hung()], run_name="a", run_dir=False, outbox={str(box)!r}, group_wait_s=0)
+        for i in range(4):
+            n.alert(f"held {{i}}", severity="critical")
+        while pending({str(box)!r}) < 4:
+            time.sleep(0.01)
+        print("ready", flush=True)
+        time.sleep(60)
+        """))], tmp_path)
+    ready(proc)
+    channel = RecordingChannel(name="dest", render=False)
+    notifier = Notifier([channel], run_name="b", run_dir=False, outbox=box, rate_limits=False)
+    assert notifier.flush(1.0) == 0
+    assert channel.notifications == []  # the owner is alive
+    proc.kill()
+    proc.wait(10)
+    deadline = time.monotonic() + 20
+    while len(channel.notifications) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    notifier.close()
+    assert sorted(e.title for e in channel.events) == [f"held {i}" for i in range(4)]
+
+
+def test_recovered_summary_keeps_its_content_and_picture(tmp_path: Path) -> None:
+    """A summary left in the outbox (with its loss curve) is re-delivered as itself: same events,
+    same attachment, not folded into a digest, even behind a backlog of alerts."""
+    from alertcb import Event
+    from alertcb.notification import Attachment, Notification
+
+    box = tmp_path / "outbox.sqlite3"
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20
+    summary = Notification(
+        events=(Event(kind="summary", title="training finished", severity="info", details={"epochs": 3}),),
+        attachments=(Attachment("loss_curve.png", "image/png", png, content_id="curve"),),
+    )
+    writer = Outbox(box, owner="gone")
+    writer.add_many([(summary, ["dest"])])
+    writer.release()
+    writer.close()
+    _dead_rows(box, 30)
+    channel = recover(box, tmp_path)
+    [got] = [n for n in channel.notifications if n.event.kind == "summary"]
+    assert got.id == summary.id and not got.digest and len(got.events) == 1
+    assert got.attachments == summary.attachments and got.event.details == {"epochs": 3}
