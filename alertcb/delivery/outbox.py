@@ -98,7 +98,10 @@ class Outbox:
                     time.sleep(0.02)
             self._db = db
             if self.owner:
-                self._register(time.time())
+                try:
+                    self._register(time.time())
+                except Exception as exc:  # noqa: BLE001 - disk full: rows fall back to the pid check
+                    self._log_once("register", "alertcb: cannot register in the outbox: %s", write_error_reason(exc))
         return self._db
 
     def _register(self, now: float) -> None:
