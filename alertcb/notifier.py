@@ -24,6 +24,7 @@ from alertcb._guard import capture_internal_error
 from alertcb.channels.base import Channel
 from alertcb.channels.console import Console
 from alertcb.clock import SYSTEM_CLOCK, Clock
+from alertcb.delivery.codec import pending_message
 from alertcb.delivery.dispatcher import DeliveryPolicy, Dispatcher
 from alertcb.delivery.outbox import Outbox
 from alertcb.delivery.rundir import DEFAULT_ROOT, RunDir, safe_dirname
@@ -275,12 +276,7 @@ class Notifier:
         self._scheduler.shutdown()
         pending = self._dispatcher.close(self.flush_timeout_s if timeout_s is None else timeout_s)
         if pending:
-            where = (
-                f"saved to {self.outbox_path} (re-sent by the next Notifier using it)"
-                if self.outbox_path
-                else "lost (no outbox configured)"
-            )
-            message = f"alertcb: {pending} alert(s) pending at close, {where}"
+            message = pending_message(pending, self._dispatcher.outbox)
             if logger.hasHandlers():
                 logger.warning("%s", message)
             else:  # the user configured no logging: make sure a person sees it
@@ -304,6 +300,8 @@ class Notifier:
         out["not_sent_by_this_worker"] = self._filtered
         out["suppressed_repeats"] = self._dispatcher.grouper.suppressed_total
         out["destinations"] = self._dispatcher.lane_stats()
+        if self._dispatcher.outbox is not None:
+            out["outbox"] = self._dispatcher.outbox.stats()
         return out
 
     @property

@@ -276,6 +276,9 @@ class Dispatcher:
                 guarded("outbox recovery", recover, self.outbox, self.lanes, self.clock)
             self._backlog = sum(lane.pending() for lane in self.lanes)
             self._recovery_pending = 0
+        elif self.outbox is not None and guarded("outbox heartbeat", self.outbox.heartbeat, default=False):
+            # owners that held rows for our destinations may have died since
+            guarded("outbox recovery", recover, self.outbox, self.lanes, self.clock)
         while self._results:
             lane, delivery, outcome, named = self._results.popleft()
             if delivery is None or outcome is None:

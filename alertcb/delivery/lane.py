@@ -85,11 +85,13 @@ class Lane:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ queueing
-    def enqueue(self, note: Notification, row_id: int, now: float, *, recovered: bool = False) -> None:
+    def enqueue(
+        self, note: Notification, row_id: int, now: float, *, recovered: bool = False, attempts: int = 0
+    ) -> None:
         """Queue ``note`` (outbox row ``row_id``, 0 for none); fold the waiting ones into a
         digest when a rate-limited or failing destination holds more than `LANE_MAX_QUEUE`."""
         deadline = now + self.policy.deadline_s
-        self.queue.append(Delivery(note, [row_id], now, deadline, recovered=recovered))
+        self.queue.append(Delivery(note, [row_id], now, deadline, recovered=recovered, attempts=attempts))
         self._next_deadline = min(self._next_deadline, deadline)
         self.counts["enqueued"] += 1
         if recovered:

@@ -42,12 +42,13 @@ def recover(outbox: Outbox, lanes: Sequence[Lane], clock: Clock) -> int:
     by_name = {lane.name: lane for lane in lanes}
     now, wall = clock.monotonic(), clock.time()
     recovered = 0
-    for item in outbox.claim_orphans():
+    for item in outbox.claim_orphans(list(by_name)):  # only rows for destinations configured here
         row_id, dest, note = orphan_fields(item)
         lane = by_name.get(dest)
         if lane is None:
-            continue  # that destination is not configured here; leave it pending
-        lane.enqueue(mark_late(note, max(0.0, wall - note.created)), row_id, now, recovered=True)
+            continue
+        late = mark_late(note, max(0.0, wall - note.created))
+        lane.enqueue(late, row_id, now, recovered=True, attempts=int(getattr(item, "attempts", 0)))
         recovered += 1
     if recovered:
         logger.info("alertcb: re-delivering %d notification(s) left in the outbox by earlier runs", recovered)
