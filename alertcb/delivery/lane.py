@@ -76,6 +76,7 @@ class Lane:
         self.failing = 0  # consecutive failed attempts
         self._in_flight_since = 0.0
         self._next_deadline = float("inf")  # a lower bound of the queued deadlines
+        self._fold_check_at = LANE_MAX_QUEUE  # queue length at which folding is tried next
         self.live: dict[str, tuple[Notification, float]] = {}  # fingerprint -> (last sent, when)
         self.live_resolved: dict[str, tuple[Notification, float, int]] = {}  # ... resends left
         self.counts: Counter[str] = Counter()
@@ -96,10 +97,15 @@ class Lane:
         self.counts["enqueued"] += 1
         if recovered:
             self.counts["recovered"] += 1
-        if len(self.queue) > LANE_HARD_MAX_QUEUE or (
-            len(self.queue) > LANE_MAX_QUEUE and (self.bucket is not None or self.unhealthy(now))
+        size = len(self.queue)
+        if size <= LANE_MAX_QUEUE:
+            self._fold_check_at = LANE_MAX_QUEUE
+        elif size > self._fold_check_at and (
+            size > LANE_HARD_MAX_QUEUE or self.bucket is not None or self.unhealthy(now)
         ):
             self._coalesce(now, due_only=False)
+            size = len(self.queue)  # what could not be folded: look again once it doubled (O(n) in all)
+            self._fold_check_at = 2 * size if size > LANE_MAX_QUEUE else LANE_MAX_QUEUE
 
     def unhealthy(self, now: float) -> bool:
         """Failing (the last attempt failed) or stalled (an attempt in flight past its timeout)."""
