@@ -27,6 +27,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,45 +45,63 @@ if TYPE_CHECKING:  # keeps jinja2 out of `alertcb --help`
     from alertcb.render import Renderer
 
 
-def build_report(
-    event: Event, renderer: Renderer, run_dir: Path | None, *, backend: str = "auto"
-) -> tuple[Attachment, ...]:
+def build_report(event: Event, renderer: Renderer, run_dir: Path | None) -> tuple[Attachment, ...]:
     """Draw the loss curve and write ``report.html`` + ``loss_curve.png`` for a summary.
 
     Called by the dispatcher thread for every ``summary`` event. File-system errors
-    are logged and skipped (the picture is still returned for the channels).
+    are logged and skipped (the picture is still returned for the channels); a picture
+    that cannot be drawn is logged and left out (the summary goes without it).
 
     Args:
         event: the ``kind="summary"`` event (other kinds give ``()``).
         renderer: renders ``report/report.html.j2``.
         run_dir: the run directory to write into, or None to write nothing.
-        backend: the plot renderer, ``"auto"`` (default), ``"matplotlib"`` or ``"builtin"``.
 
     Returns:
-        ``(Attachment("loss_curve.png", "image/png", png, content_id="loss-curve"),)``.
+        ``(Attachment("loss_curve.png", "image/png", png, content_id="loss-curve"),)``, or
+        ``()`` when the picture could not be drawn.
     """
-    from alertcb.report.plot import loss_curve_png
-
     if event.kind != "summary":
         return ()
-    png = loss_curve_png(event.details, backend=backend)
-    attachment = Attachment(
-        filename=PLOT_FILENAME, content_type="image/png", data=png, content_id=PLOT_CONTENT_ID
+    png = draw_picture(event.details)
+    attachments = (
+        (Attachment(filename=PLOT_FILENAME, content_type="image/png", data=png, content_id=PLOT_CONTENT_ID),)
+        if png
+        else ()
     )
     if run_dir is not None:
         html = renderer.render(
-            FORMATS["html"], Notification(events=(event,)), image_src=data_uri(png), max_rows=100_000
+            FORMATS["html"],
+            Notification(events=(event,)),
+            image_src=data_uri(png) if png else "",
+            max_rows=100_000,
         )
         folder = Path(run_dir)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            _write_atomic(folder / PLOT_FILENAME, png)
+            if png:
+                _write_atomic(folder / PLOT_FILENAME, png)
             _write_atomic(folder / REPORT_FILENAME, html.encode("utf-8"))
         except OSError as exc:
             logger.warning("alertcb: cannot write the report into %s: %s", folder, exc)
         else:
             logger.info("alertcb: training report written to %s", folder / REPORT_FILENAME)
-    return (attachment,)
+    return attachments
+
+
+def draw_picture(details: Any) -> bytes:
+    """The loss-curve PNG, or ``b""`` when matplotlib fails (logged: a broken install costs the
+    picture, never the summary)."""
+    start = time.perf_counter()
+    try:
+        from alertcb.report.plot import loss_curve_png
+
+        png = loss_curve_png(details)
+    except Exception as exc:  # noqa: BLE001 - the summary must go out without its picture
+        logger.warning("alertcb: cannot draw the loss curve (%s: %s)", type(exc).__name__, exc)
+        return b""
+    logger.debug("alertcb: loss curve drawn in %.0f ms", (time.perf_counter() - start) * 1000)
+    return png
 
 
 def data_uri(png: bytes) -> str:
@@ -138,7 +157,7 @@ def load_summary(run_dir: str | os.PathLike[str]) -> Event:
 
 
 def _load_summary(run_dir: Path) -> tuple[Event, bool]:
-    from alertcb.report.tracker import summary_from_events
+    from alertcb.report.replay import summary_from_events
 
     events = read_events(run_dir)
     for event in reversed(events):
@@ -165,7 +184,6 @@ def render_report(
     fmt: str = "html",
     *,
     renderer: Renderer | None = None,
-    backend: str = "auto",
 ) -> str:
     """Re-render the summary of a run directory.
 
@@ -173,14 +191,12 @@ def render_report(
         run_dir: a run directory holding ``events.jsonl``.
         fmt: ``"html"`` (self-contained page), ``"markdown"`` or ``"text"``.
         renderer: the `Renderer` (e.g. with a ``template_dir``); a default one when None.
-        backend: the plot renderer for the HTML picture when ``loss_curve.png`` is absent.
 
     Raises:
         FileNotFoundError: there is no ``events.jsonl`` in ``run_dir``.
         ValueError: an unknown ``fmt``.
     """
     from alertcb.render import Renderer
-    from alertcb.report.plot import loss_curve_png
 
     if fmt not in FORMATS:
         raise ValueError(f"fmt: expected one of {sorted(FORMATS)}, got {fmt!r}")
@@ -191,7 +207,8 @@ def render_report(
     extra: dict[str, Any] = {"max_rows": 100_000}
     if fmt == "html":
         png = picture.read_bytes() if logged and picture.is_file() else b""
-        extra["image_src"] = data_uri(png or loss_curve_png(event.details, backend=backend))
+        png = png or draw_picture(event.details)
+        extra["image_src"] = data_uri(png) if png else ""
     elif fmt == "markdown":
         extra["image_src"] = PLOT_FILENAME if logged and picture.is_file() else ""
     return renderer.render(FORMATS[fmt], Notification(events=(event,)), **extra)
