@@ -11,8 +11,8 @@ import pytest
 
 from alertcb.errors import ConfigError
 from alertcb.events import Event, Severity
-from alertcb.report.summary import Summary
 from alertcb.report.replay import summary_from_events
+from alertcb.report.summary import Summary
 from alertcb.report.tracker import SUMMARY_TITLE
 
 from .helpers import RUN, START, Clock, FakeNotifier, make_tracker, simulate, summary_event
