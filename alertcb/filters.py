@@ -266,20 +266,6 @@ def epoch_rows(rows: Any, limit: int = 20, best_epoch: Any = None) -> list[Any]:
     return out
 
 
-def summary(details: Any) -> Any:
-    """A summary event's details as a typed `alertcb.report.summary.Summary` (never raises)."""
-    from alertcb.report.summary import Summary
-
-    return Summary.from_dict(details)
-
-
-def progress(details: Any) -> Any:
-    """A progress event's details as a typed `alertcb.report.progress.Progress` (never raises)."""
-    from alertcb.report.progress import Progress
-
-    return Progress.from_dict(details)
-
-
 def percent(value: Any, total: Any) -> str:
     """``percent(3, 10)`` → ``30%`` (``—`` when unknown)."""
     try:
@@ -293,11 +279,6 @@ FILTERS.update(
     {
         "sparkline": sparkline,
         "epoch_rows": epoch_rows,
-        "summary": summary,
-        "progress": progress,
-        # the names before the typed Summary (custom templates may use them): same objects
-        "summary_view": summary,
-        "progress_view": progress,
         "percent": percent,
     }
 )

@@ -13,15 +13,8 @@ import pytest
 from alertcb.events import Event
 from alertcb.notification import Attachment
 from alertcb.render import Renderer
-from alertcb.report.artifacts import (
-    PLOT_CONTENT_ID,
-    add_report_parser,
-    build_report,
-    load_summary,
-    read_events,
-    render_report,
-    report_command,
-)
+from alertcb.report.artifacts import PLOT_CONTENT_ID, build_report, load_summary, read_events, render_report
+from alertcb.report.command import add_report_parser, report_command
 
 from .helpers import RUN, START, alert_event, make_tracker, simulate, summary_event
 
