@@ -163,3 +163,26 @@ def test_digest_without_tracker_collects_lifecycle_itself() -> None:
 def test_every_s_is_checked(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match="every_s"):
         ProgressDigest(FakeNotifier(), start=False, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_log_without_summary_keeps_its_lifecycle_events(tmp_path: Path) -> None:
+    """`alertcb report` on a run that died: the timeline and checkpoints come from the log."""
+    from alertcb.report.replay import summary_from_events
+
+    events = [
+        Event(kind="checkpoint", title="ckpt", severity="info", epoch=1, step=19, time=10.0,
+              details={"path": "best.keras", "epoch": 1, "monitor": "val_loss", "value": 0.5, "is_best": True}),
+        Event(kind="lr_change", title="lr", severity="info", epoch=2, step=29, time=11.0,
+              details={"old": 0.1, "new": 0.01}),
+        Event(kind="crash", title="training crashed: OSError", severity="critical", epoch=3, step=31, time=12.0),
+    ]
+    (tmp_path / "events.jsonl").write_text(
+        "".join(json.dumps(e.to_dict(), allow_nan=False) + "\n" for e in events), encoding="utf-8"
+    )
+    summary = Summary.from_dict(summary_from_events(read_events(tmp_path)).details)
+    assert "crashed" == summary.status and 1 == summary.alerts_total
+    assert ["checkpoint", "lr_change"] == [e.kind for e in summary.timeline]
+    assert ["best.keras"] == [c.path for c in summary.checkpoints]
+    text = render_report(tmp_path, "text")
+    assert "checkpoint best.keras at epoch 2: val_loss 0.5, new best" in text
+    assert "learning rate 0.1 → 0.01 at epoch 3" in text
