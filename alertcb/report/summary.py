@@ -71,7 +71,7 @@ class Summary:
     monitor: Monitor = field(default_factory=Monitor)
     final_train: dict[str, float | None] = field(default_factory=dict)
     final_val: dict[str, float | None] = field(default_factory=dict)
-    columns: list[str] = field(default_factory=list)
+    metric_names: list[str] = field(default_factory=list)
     epochs: list[EpochRow] = field(default_factory=list)
     epochs_thinned: bool = False
     lr: LearningRate | None = None
@@ -99,9 +99,34 @@ class Summary:
         return self.status == "completed"
 
     @property
-    def ordered_columns(self) -> list[str]:
-        """`columns` in table order: ``loss``, ``val_loss``, the monitor, each metric next to its ``val_``."""
-        return order_columns(self.columns, self.monitor.name)
+    def columns(self) -> list[str]:
+        """`metric_names` in table order: ``loss``, ``val_loss``, the monitor, each metric next to its ``val_``."""
+        return order_columns(self.metric_names, self.monitor.name)
+
+    # The flat delivery names of the template view before the typed summary (custom templates).
+    @property
+    def delivery_emitted(self) -> int | None:
+        return self.delivery.emitted
+
+    @property
+    def delivery_processed(self) -> int | None:
+        return self.delivery.processed
+
+    @property
+    def delivery_sent(self) -> int | None:
+        return self.delivery.sent
+
+    @property
+    def delivery_failed(self) -> int:
+        return self.delivery.failed
+
+    @property
+    def delivery_dropped(self) -> int | None:
+        return self.delivery.dropped
+
+    @property
+    def delivery_pending(self) -> int | None:
+        return self.delivery.pending
 
     @property
     def checkpoints(self) -> list[Checkpoint]:
@@ -155,7 +180,7 @@ class Summary:
                 "best_value": m.best_value,
             },
             "final": {"train": dict(self.final_train), "val": dict(self.final_val)},
-            "columns": list(self.columns),
+            "columns": list(self.metric_names),
             "epochs": [row.to_dict() for row in self.epochs],
             "epochs_thinned": self.epochs_thinned,
             "lr": {"initial": self.lr.initial, "final": self.lr.final} if self.lr is not None else None,
@@ -238,7 +263,7 @@ class Summary:
             ),
             final_train=float_map(final.get("train")),
             final_val=float_map(final.get("val")),
-            columns=columns,
+            metric_names=columns,
             epochs=rows,
             epochs_thinned=bool(d.get("epochs_thinned")),
             lr=LearningRate(as_float(lr.get("initial")), as_float(lr.get("final")))

@@ -345,7 +345,7 @@ class SummaryTracker:
             monitor=Monitor(name, self.monitor, epochs.mode_for(name), best_epoch, best_value),
             final_train={k: v for k, v in last.items() if not k.startswith("val_")},
             final_val={k: v for k, v in last.items() if k.startswith("val_")},
-            columns=list(epochs.columns),
+            metric_names=list(epochs.columns),
             epochs=[
                 EpochRow(r["epoch"], r["time"], r["duration_s"], r["lr"], dict(r["metrics"]), r["epoch"] == best_epoch)
                 for r in epochs.rows
