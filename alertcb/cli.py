@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     box.set_defaults(func=cmd_outbox)
 
     try:
-        from alertcb.report.artifacts import add_report_parser
+        from alertcb.report.command import add_report_parser
     except ImportError:
         pass
     else:

@@ -32,6 +32,7 @@ from bench._common import RESULTS, ROOT, machine, md_table
 #: name -> one-line description, in running order (cheapest first).
 BENCHMARKS = {
     "startup": "whole-process start-up: import alertcb, alertcb --version",
+    "plot_render": "loss-curve picture render time on a background thread; import alertcb stays lazy",
     "emit_latency": "emit() p50/p99/p99.9 with hung channels and a competing thread",
     "storm": "1,000,000 emits of one anomaly: messages, peak RSS, emit p99",
     "delivery": "emit -> webhook latency, throughput with/without outbox, outbox window",
