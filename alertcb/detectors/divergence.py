@@ -148,7 +148,10 @@ class DivergenceDetector(Detector):
                 self.best, self.best_step = long_level, step
         best = self.best if self.best is not None else level
         denominator = best + floor
-        ratio = (level + floor) / denominator if denominator > 0 else (math.inf if level > best else 1.0)
+        if denominator > 0:
+            ratio = (level + floor) / denominator
+        else:  # a zero or negative baseline (log-likelihood objectives): the rise relative to its size
+            ratio = 1.0 + (level - best) / max(abs(best), floor, 1e-12)
         if ratio > self.factor:
             self._above += 1
             self._far_above = self._far_above + 1 if ratio > self.factor**2 else 0
