@@ -19,7 +19,7 @@ FLOOR_FRACTION = 1e-3
 
 # --- divergence (DivergenceDetector / DivergenceAlert) --------------------------------------
 DIVERGENCE_FACTOR = 3.0
-DIVERGENCE_PATIENCE = 8
+DIVERGENCE_PATIENCE = 5
 DIVERGENCE_WINDOW = 5
 DIVERGENCE_BASELINE_WINDOW = 50
 DIVERGENCE_WARMUP_STEPS = 20

@@ -6,7 +6,7 @@ weights, a level shift). The level is the median of the last ``window`` (5) per-
 losses, so single spikes and 1-3 poisoned batches do not move it. The baseline is the
 lowest median of ``baseline_window`` (50) batches seen so far (the loss level before the
 ramp). The alert needs the level to stay above ``factor`` (3) x the baseline for
-``patience`` (8) consecutive batches, or above ``factor**2`` x for 3 — so a loss whose
+``patience`` (5) consecutive batches, or above ``factor**2`` x for 3 — so a loss whose
 level triples is reported well within 20 batches of tripling.
 """
 
@@ -55,14 +55,14 @@ class DivergenceDetector(Detector):
     Args:
         monitor: the metric name used in titles. Defaults to ``"loss"``.
         factor: how many times above its baseline the level must be. Defaults to 3.
-        patience: consecutive batches the level must stay there. Defaults to 8.
+        patience: consecutive batches the level must stay there. Defaults to 5.
         window: batches in the rolling median that defines the level. Defaults to 5.
         baseline_window: batches in the rolling median whose lowest value is the
             baseline. Defaults to 50.
         warmup_steps: batches before the first alert. Defaults to 20.
         floor_fraction: levels are compared after adding this fraction of the first
             level, so that wobbles of a loss already near zero (1e-6 → 1e-5) do not
-            count as divergence. Defaults to 1e-2.
+            count as divergence. Defaults to 1e-3.
         severity: defaults to ``"critical"``.
         run: `RunInfo` put on events.
 
@@ -84,7 +84,7 @@ class DivergenceDetector(Detector):
         window: int = D.DIVERGENCE_WINDOW,
         baseline_window: int = D.DIVERGENCE_BASELINE_WINDOW,
         warmup_steps: int = D.DIVERGENCE_WARMUP_STEPS,
-        floor_fraction: float = 1e-2,
+        floor_fraction: float = D.FLOOR_FRACTION,
         severity: Severity | str = "critical",
         run: RunInfo | None = None,
     ) -> None:

@@ -12,7 +12,7 @@ Example:
     >>> for step, batch in enumerate(data):  # doctest: +SKIP
     ...     monitor.batch_end(step, {"loss": float(train_step(batch))}, epoch=epoch)
     >>> monitor.epoch_end(epoch, {"loss": 0.31, "val_loss": 0.35})  # doctest: +SKIP
-    >>> monitor.close()  # doctest: +SKIP  (sends the summary, stops the watchdog)
+    >>> monitor.close()  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ class DivergenceAlert(Preset):
         notifier: the `alertcb.Notifier`.
         monitor: a metric logged every batch. Defaults to ``"loss"``.
         factor: how many times above its baseline level. Defaults to 3.
-        patience: batches the level must stay there. Defaults to 8.
+        patience: batches the level must stay there. Defaults to 5.
         window: batches in the rolling median. Defaults to 5.
         warmup_steps: batches before the first alert. Defaults to 20.
         verbose: 1 also logs alerts. Defaults to 0.
