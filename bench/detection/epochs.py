@@ -66,9 +66,21 @@ def _corrupt(task: str, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) 
     return (-y + rng.normal(size=y.shape) * float(np.std(y))).astype("float32")
 
 
-def record(seeds: int = 5, epochs: int = 40) -> list[dict[str, Any]]:
+def _Extra(series: dict[str, list[float]], corrupt: tuple[Any, Any], shift: tuple[Any, Any]) -> Any:
+    """A callback evaluating the same model on the corrupted and shifted validation sets."""
     import keras
 
+    class Extra(keras.callbacks.Callback):  # type: ignore[misc,name-defined,unused-ignore]
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            series["loss"].append(float(logs["loss"]))
+            series["val_loss"].append(float(logs["val_loss"]))
+            series["corrupt"].append(float(self.model.test_on_batch(*corrupt)))
+            series["shift"].append(float(self.model.test_on_batch(*shift)))
+
+    return Extra()
+
+
+def record(seeds: int = 5, epochs: int = 40) -> list[dict[str, Any]]:
     runs = []
     for task in TASKS:
         for seed in range(seeds):
@@ -81,16 +93,11 @@ def record(seeds: int = 5, epochs: int = 40) -> list[dict[str, Any]]:
             model = _model(task, seed)
             series: dict[str, list[float]] = {"loss": [], "val_loss": [], "corrupt": [], "shift": []}
 
-            class Extra(keras.callbacks.Callback):  # type: ignore[misc,name-defined,unused-ignore]
-                def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-                    series["loss"].append(float(logs["loss"]))
-                    series["val_loss"].append(float(logs["val_loss"]))
-                    series["corrupt"].append(float(self.model.test_on_batch(xv, yc)))
-                    series["shift"].append(float(self.model.test_on_batch(xs, ys)))
+            extra = _Extra(series, (xv, yc), (xs, ys))
 
             begin = time.perf_counter()
             bs = random.Random(seed).choice([16, 32, 64])
-            model.fit(xt, yt, batch_size=bs, epochs=epochs, validation_data=(xv, yv), validation_batch_size=64, callbacks=[Extra()], verbose=0)
+            model.fit(xt, yt, batch_size=bs, epochs=epochs, validation_data=(xv, yv), validation_batch_size=64, callbacks=[extra], verbose=0)
             runs.append({"task": task, "seed": seed, **series, "wall_s": time.perf_counter() - begin})
             print(f"{task} s{seed}: {time.perf_counter() - begin:.1f}s", file=sys.stderr)
     return runs

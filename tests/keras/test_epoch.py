@@ -13,40 +13,41 @@ from tests.keras.conftest import firing
 from tests.keras.helpers import fit, keras, mlp, regression
 
 
-class CorruptFrom(keras.utils.PyDataset):  # type: ignore[misc,name-defined,unused-ignore]
-    """Validation batches whose targets are corrupted from epoch ``start`` (0-based) on."""
+def corrupt_from(x: np.ndarray, y: np.ndarray, start: int) -> tuple[Any, Any]:
+    """A validation PyDataset whose targets are corrupted from epoch ``start`` (0-based), and the
+    callback telling it the epoch (Keras 3 only: PyDataset)."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, start: int) -> None:
-        super().__init__()
-        self.x, self.y, self.start, self.epoch = x, y, start, 0
+    class CorruptFrom(keras.utils.PyDataset):  # type: ignore[misc,name-defined,unused-ignore]
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
 
-    def __len__(self) -> int:
-        return 4
+        def __len__(self) -> int:
+            return 4
 
-    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        sl = slice(i * 16, (i + 1) * 16)
-        y = self.y[sl]
-        if self.epoch >= self.start:
-            y = -3.0 * y + 5.0  # corrupted labels
-        return self.x[sl], y
+        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+            sl = slice(i * 16, (i + 1) * 16)
+            targets = y[sl]
+            if self.epoch >= start:
+                targets = -3.0 * targets + 5.0  # corrupted labels
+            return x[sl], targets
 
+    data = CorruptFrom()
 
-class TellEpoch(keras.callbacks.Callback):  # type: ignore[misc,name-defined,unused-ignore]
-    def __init__(self, data: CorruptFrom) -> None:
-        super().__init__()
-        self.data = data
+    class TellEpoch(keras.callbacks.Callback):  # type: ignore[misc,name-defined,unused-ignore]
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            data.epoch = epoch
 
-    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        self.data.epoch = epoch
+    return data, TellEpoch()
 
 
 @pytest.mark.skipif(not hasattr(keras.utils, "PyDataset"), reason="PyDataset is Keras 3 only")
 def test_corrupted_validation_labels_alert_at_that_epoch(notifier: Any, events: list[Event]) -> None:
     """Validation labels corrupted from epoch index 5: val_anomaly at that epoch's end, with its global step."""
     x, y = regression(576, seed=1)
-    val = CorruptFrom(x[512:], y[512:], start=5)
-    fit(mlp(), x[:512], y[:512], [TellEpoch(val), *default_callbacks(notifier, hang=False)], epochs=7,
-        validation_data=val)
+    val, tell = corrupt_from(x[512:], y[512:], start=5)
+    callbacks = [tell, *default_callbacks(notifier, hang=False)]
+    fit(mlp(), x[:512], y[:512], callbacks, epochs=7, validation_data=val)
     alerts = firing(events, "val_anomaly")
     assert [(5, 6 * 32 - 1)] == [(e.epoch, e.step) for e in alerts]
     assert "at epoch 6 " in alerts[0].message  # people count epochs from 1
