@@ -10,8 +10,6 @@ Example:
     True
 """
 
-from __future__ import annotations
-
 import importlib as _importlib
 import typing as _typing
 
@@ -19,19 +17,21 @@ from alertcb._version import __version__
 from alertcb.redact import install_log_filter as _install_log_filter
 
 if _typing.TYPE_CHECKING:
-    from alertcb.errors import AlertcbError, ConfigError, DeliveryError
+    from alertcb.errors import AlertcbError, ConfigError, NonFiniteError
     from alertcb.events import Event, RunInfo, Severity
     from alertcb.notifier import Notifier
     from alertcb.redact import Secret
 
 _install_log_filter()
 
-#: Public name → the module that defines it (imported on first access).
+#: The one table of exports: public name → the module that defines it (imported on first
+#: access). ``__all__`` below lists the same names; tests/core/test_exports.py checks that
+#: they agree with each module's own ``__all__`` and the TYPE_CHECKING imports above.
 _EXPORTS = {
     "AlertcbError": "alertcb.errors",
     "ConfigError": "alertcb.errors",
-    "DeliveryError": "alertcb.errors",
     "Event": "alertcb.events",
+    "NonFiniteError": "alertcb.errors",
     "Notifier": "alertcb.notifier",
     "RunInfo": "alertcb.events",
     "Secret": "alertcb.redact",
@@ -54,8 +54,8 @@ def __dir__() -> list[str]:
 __all__ = [
     "AlertcbError",
     "ConfigError",
-    "DeliveryError",
     "Event",
+    "NonFiniteError",
     "Notifier",
     "RunInfo",
     "Secret",

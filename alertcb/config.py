@@ -27,18 +27,21 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alertcb.channels.base import Channel
 from alertcb.errors import ConfigError
-from alertcb.redact import Secret
+from alertcb.redact import Secret, scrub
+from alertcb.validate import check_notifier_options, parse_duration
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+_T = TypeVar("_T")
 
 ENV_PREFIX = "ALERTCB_"
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -64,6 +67,8 @@ class Config:
     notifier: dict[str, Any]
     channels: list[Channel]
     source: str = ""
+    #: Notifier option → where it was set (``alertcb.flush_timeout_s``, ``ALERTCB_FLUSH_TIMEOUT_S``).
+    origins: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def notifier_kwargs(self) -> dict[str, Any]:
         kwargs = dict(self.notifier)
@@ -71,16 +76,34 @@ class Config:
             kwargs["channels"] = list(self.channels)
         return kwargs
 
+    def locate(self, exc: ConfigError, *, overridden: Collection[str] = ()) -> ConfigError:
+        """``exc`` about a Notifier option, renamed to where the option was set (file or variable)."""
+        origin = self.origins.get(exc.field)
+        if origin is None or exc.field in overridden:
+            return exc
+        return ConfigError(origin, exc.problem)
+
+    def build_notifier(self, cls: Callable[..., _T], **overrides: Any) -> _T:
+        """``cls(**options, **overrides)``; a `ConfigError` names where the option was set."""
+        try:
+            return cls(**{**self.notifier_kwargs(), **overrides})
+        except ConfigError as exc:
+            raise self.locate(exc, overridden=overrides) from None
+
+    def check(self) -> Config:
+        """Validate the Notifier options now (as the constructor will); return self."""
+        try:
+            self.notifier = check_notifier_options(self.notifier)
+        except ConfigError as exc:
+            raise self.locate(exc) from None
+        return self
+
     def describe(self) -> dict[str, Any]:
         """The configuration with secrets redacted (for ``alertcb check-config``)."""
         return {
-            "alertcb": {k: _describe_value(v) for k, v in self.notifier.items()},
+            "alertcb": {k: str(v) if isinstance(v, Secret) else v for k, v in self.notifier.items()},
             "channels": {c.name: c.describe() for c in self.channels},
         }
-
-
-def _describe_value(value: Any) -> Any:
-    return str(value) if isinstance(value, Secret) else value
 
 
 # ---------------------------------------------------------------- schema by introspection
@@ -135,79 +158,88 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def coerce(field: str, value: Any, hint: Any, *, from_env: bool = False) -> Any:
-    """Check ``value`` against ``hint`` (converting env strings); raise `ConfigError` naming ``field``."""
-    expected = _type_name(hint)
+    """Convert ``value`` to the annotated type where it is a string that stands for one.
+
+    This is conversion only: environment strings become bools, numbers, lists and tables;
+    ``*_s`` strings (TOML or environment) become seconds (`alertcb.validate.parse_duration`);
+    strings for a `Secret` become Secrets. Every other value passes through unchanged and
+    the constructor validates it (validation happens once, there).
+
+    Raises:
+        ConfigError: naming ``field``, when a string cannot be converted (never echoing
+            a value that may be secret).
+    """
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        errors = []
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if not isinstance(value, str):
+            return value  # TOML values already have their types; the constructor checks them
+        if any(a is str or a is Any or _is_path(a) or typing.get_origin(a) is typing.Literal for a in args):
+            return value  # a plain string is already acceptable
+        first_error: ConfigError | None = None
         for arg in args:
-            if arg is type(None):
-                continue
             try:
                 return coerce(field, value, arg, from_env=from_env)
             except ConfigError as exc:
-                errors.append(exc)
-        raise ConfigError(field, f"expected {expected}, got {_show(field, value)}")
-    if origin is typing.Literal:
-        if value in typing.get_args(hint):
-            return value
-        raise ConfigError(field, f"expected {expected}, got {_show(field, value)}")
-    if hint is Any:
-        return value
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if from_env and isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            return value.lower() in ("1", "true", "yes", "on")
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if from_env and isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-            return int(value)
-    elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if from_env and isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif hint is str:
-        if isinstance(value, str):
-            return value
-    elif hint is Secret:
-        if isinstance(value, str):
-            return Secret(value)
-    elif origin in (list, tuple, typing.Sequence, typing.get_origin(typing.Sequence[str])):
-        (item,) = typing.get_args(hint) or (Any,)
+                first_error = first_error or exc
+        raise ConfigError(field, f"expected {_type_name(hint)}, got {_show(field, value)}") from first_error
+    if hint is Secret:
+        return Secret(value) if isinstance(value, str) else value
+    if hint is float and isinstance(value, str) and _is_duration_field(field):
+        return parse_duration(field, value)
+    if origin in (list, tuple, typing.get_origin(typing.Sequence[str])):
+        (item,) = typing.get_args(hint)[:1] or (Any,)
         if from_env and isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if isinstance(value, list):
             return [coerce(f"{field}[{i}]", v, item, from_env=from_env) for i, v in enumerate(value)]
-    elif origin in (dict, Mapping, typing.get_origin(typing.Mapping[str, str])):
-        key_hint, value_hint = typing.get_args(hint) or (Any, Any)
+        return value
+    if origin in (dict, typing.get_origin(typing.Mapping[str, str])):
+        _, value_hint = typing.get_args(hint) or (Any, Any)
         if from_env and isinstance(value, str):
             pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
-            if all(len(p) == 2 for p in pairs):
-                value = {k.strip(): v.strip() for k, v in pairs}
+            if not all(len(p) == 2 and p[0].strip() for p in pairs):
+                raise ConfigError(field, "expected NAME=VALUE pairs separated by commas (value hidden)")
+            value = {k.strip(): v.strip() for k, v in pairs}
         if isinstance(value, dict):
-            return {
-                coerce(field, k, key_hint): coerce(f"{field}.{k}", v, value_hint, from_env=from_env)
-                for k, v in value.items()
-            }
-    elif hint is os.PathLike or (isinstance(hint, type) and issubclass(hint, os.PathLike)):
-        if isinstance(value, str):
-            return value
-    elif isinstance(hint, type) and isinstance(value, hint):
+            return {k: coerce(f"{field}.{k}", v, value_hint, from_env=from_env) for k, v in value.items()}
         return value
-    raise ConfigError(field, f"expected {expected}, got {_show(field, value)}")
+    if not (from_env and isinstance(value, str)):
+        return value
+    text = value.strip()
+    if hint is bool:
+        if text.lower() in _TRUE + _FALSE:
+            return text.lower() in _TRUE
+    elif hint is int:
+        if re.fullmatch(r"[-+]?\d+", text):
+            return int(text)
+    elif hint is float:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    else:
+        return value
+    wanted = {bool: "true or false", int: "an integer", float: "a number"}[hint]
+    raise ConfigError(field, f"expected {wanted}, got {_show(field, value)}")
 
 
-_SECRET_FIELDS = re.compile(r"(?i)(key|token|secret|password|url|urls)$")
+def _is_path(hint: Any) -> bool:
+    return hint is os.PathLike or typing.get_origin(hint) is os.PathLike or (
+        isinstance(hint, type) and issubclass(hint, os.PathLike)
+    )
+
+
+def _is_duration_field(field: str) -> bool:
+    return field.lower().rsplit(".", 1)[-1].removeprefix(ENV_PREFIX.lower()).endswith("_s")
+
+
+_SECRET_FIELDS = re.compile(r"(?i)(key|token|secret|password|url|urls|headers|auth\w*)$")
 
 
 def _show(field: str, value: Any) -> str:
@@ -268,7 +300,7 @@ def build_channel(name: str, table: Mapping[str, Any], *, from_env: bool = False
     except ConfigError as exc:
         raise exc.with_prefix(prefix) from None
     except (TypeError, ValueError) as exc:
-        raise ConfigError(prefix, f"invalid settings for type {kind!r}: {exc}") from None
+        raise ConfigError(prefix, f"invalid settings for type {kind!r}: {scrub(str(exc))}") from None
 
 
 def parse_config(data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None, source: str = "") -> Config:
@@ -276,21 +308,23 @@ def parse_config(data: Mapping[str, Any], *, environ: Mapping[str, str] | None =
     env = os.environ if environ is None else environ
     unknown = sorted(set(data) - {"alertcb", "channels"})
     if unknown:
-        raise ConfigError(unknown[0], "unknown top-level table; expected [alertcb] and [channels.NAME]")
+        raise ConfigError(unknown[0], "unknown top-level table; expected [alertcb] and [channels.NAME]",
+                          where=f"[{unknown[0]}]")
     settings = interpolate("alertcb", data.get("alertcb", {}), env)
     if not isinstance(settings, Mapping):
-        raise ConfigError("alertcb", "expected a table of Notifier options")
+        raise ConfigError("alertcb", "expected a table of Notifier options", where="[alertcb]")
     allowed = notifier_fields()
     notifier: dict[str, Any] = {}
     for key, value in settings.items():
         if key not in allowed:
             raise ConfigError(f"alertcb.{key}", f"unknown field; expected one of {sorted(allowed)}")
         notifier[key] = coerce(f"alertcb.{key}", value, allowed[key].hint)
+    origins = {key: f"alertcb.{key}" for key in notifier}
     tables = data.get("channels", {})
     if not isinstance(tables, Mapping):
-        raise ConfigError("channels", "expected tables like [channels.NAME] with a 'type' field")
+        raise ConfigError("channels", "expected tables like [channels.NAME] with a 'type' field", where="[channels]")
     built = [build_channel(name, interpolate(f"channels.{name}", table, env)) for name, table in tables.items()]
-    return Config(notifier=notifier, channels=built, source=source)
+    return Config(notifier=notifier, channels=built, source=source, origins=origins).check()
 
 
 def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> Config:
@@ -329,6 +363,7 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
         rest = var[len(ENV_PREFIX) :].lower()
         if rest in allowed:
             base.notifier[rest] = coerce(var, value, allowed[rest].hint, from_env=True)
+            base.origins[rest] = var
             continue
         kind = next((t for t in sorted(registry, key=len, reverse=True) if rest.startswith(t + "_")), None)
         if kind is None:
@@ -345,15 +380,11 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
                 raise ConfigError(f"ALERTCB_{kind.upper()}_{key.upper()}",
                                   f"unknown field for type {kind!r}; expected one of {sorted(fields)}")
         try:
-            base.channels.append(_build_env_channel(kind, table))
+            base.channels.append(build_channel(kind, table, from_env=True))
         except ConfigError as exc:
             raise ConfigError(exc.field.replace(f"channels.{kind}.", f"ALERTCB_{kind.upper()}_").upper()
                               if exc.field.startswith(f"channels.{kind}.") else exc.field, exc.problem) from None
-    return base
-
-
-def _build_env_channel(kind: str, table: dict[str, Any]) -> Channel:
-    return build_channel(kind, table, from_env=True)
+    return base.check()
 
 
 def env_variable_names() -> set[str]:

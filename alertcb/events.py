@@ -17,6 +17,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from alertcb.redact import scrub_known
+
+#: Public (re-exported by ``alertcb``); the helpers below are shared inside alertcb.
+__all__ = ["Event", "RunInfo", "Severity"]
+
 SCHEMA_VERSION = "alertcb.event/1"
 
 KINDS = frozenset(
@@ -96,6 +101,14 @@ class RunInfo:
     job: str | None = None
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        setattr_ = object.__setattr__
+        for attr in ("name", "host", "worker", "job"):
+            value = getattr(self, attr)
+            if value is not None:
+                setattr_(self, attr, valid_text(value))
+        setattr_(self, "labels", {valid_text(k): valid_text(v) for k, v in (self.labels or {}).items()})
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -142,7 +155,7 @@ def clean_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     for key, value in metrics.items():
         number = to_float(value)
         if number is not None:
-            out[str(key)] = number
+            out[valid_text(key)] = number
     return out
 
 
@@ -198,7 +211,10 @@ class Event:
         setattr_(self, "title", valid_text(self.title))
         setattr_(self, "message", valid_text(self.message))
         setattr_(self, "metrics", clean_metrics(self.metrics))
-        if not self.fingerprint:
+        setattr_(self, "details", utf8_safe(dict(self.details or {})))
+        if self.fingerprint:
+            setattr_(self, "fingerprint", valid_text(self.fingerprint))
+        else:
             setattr_(self, "fingerprint", _fingerprint(self.run, self.kind, self.title))
 
     @property
@@ -250,14 +266,39 @@ class Event:
 
 
 def valid_text(value: Any) -> str:
-    """``str(value)`` made encodable: lone surrogates (invalid in UTF-8) become U+FFFD."""
+    """``str(value)`` made safe to store and send: lone surrogates (invalid in UTF-8) become
+    U+FFFD, and every registered secret (`alertcb.redact.register`) is masked."""
     text = value if type(value) is str else str(value)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         # Round-trip through UTF-16 keeps valid surrogate pairs and replaces lone ones.
         text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
+    return scrub_known(text)
+
+
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
+def utf8_safe(value: Any) -> Any:
+    """``value`` with every string in it (mapping keys included, recursively) made valid UTF-8.
+
+    Numbers, None and other objects are kept as they are; tuples stay tuples.
+    """
+    if type(value) is str:
+        return valid_text(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        return {(valid_text(k) if isinstance(k, str) else k): utf8_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        if _PLAIN.issuperset(map(type, value)):  # histories of numbers: nothing to clean
+            return value if type(value) is tuple else list(value)
+        cleaned = [utf8_safe(v) for v in value]
+        return tuple(cleaned) if isinstance(value, tuple) else cleaned
+    if isinstance(value, str):  # a str subclass
+        return valid_text(value)
+    return value
 
 
 def json_number(value: float) -> float | str:

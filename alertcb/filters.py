@@ -250,20 +250,6 @@ def epoch_rows(rows: Any, limit: int = 20, best_epoch: Any = None) -> list[dict[
     return out
 
 
-def summary_view(details: Any) -> dict[str, Any]:
-    """Normalise a summary event's details for templates (see `alertcb.report.tracker.summary_view`)."""
-    from alertcb.report.summary import summary_view as view
-
-    return view(details)
-
-
-def progress_view(details: Any) -> dict[str, Any]:
-    """Normalise a progress event's details for templates (see `alertcb.report.tracker.progress_view`)."""
-    from alertcb.report.summary import progress_view as view
-
-    return view(details)
-
-
 def percent(value: Any, total: Any) -> str:
     """``percent(3, 10)`` → ``30%`` (``—`` when unknown)."""
     try:
@@ -277,8 +263,6 @@ FILTERS.update(
     {
         "sparkline": sparkline,
         "epoch_rows": epoch_rows,
-        "summary_view": summary_view,
-        "progress_view": progress_view,
         "percent": percent,
     }
 )

@@ -30,8 +30,12 @@ from alertcb.errors import ConfigError
 from alertcb.events import Event, RunInfo, Severity
 from alertcb.filters import tail_lines
 from alertcb.notification import Attachment
+from alertcb.redact import scrub
 from alertcb.render import Renderer
-from alertcb.validate import check_number
+from alertcb.scheduling import Scheduler
+from alertcb.validate import check_notifier_options
+
+__all__ = ["Notifier"]
 
 logger = logging.getLogger("alertcb")
 
@@ -113,27 +117,12 @@ class Notifier:
             isinstance(channels, (str, bytes, Channel)) or not all(isinstance(c, Channel) for c in channels)
         ):
             raise ConfigError("channels", "expected a list of alertcb.channels.Channel instances")
-        check_number("queue_size", queue_size, minimum=1, integer=True)
-        for field, value in (
-            ("group_wait_s", group_wait_s),
-            ("repeat_interval_s", repeat_interval_s),
-            ("flush_timeout_s", flush_timeout_s),
-            ("attempt_timeout_s", attempt_timeout_s),
-            ("connect_timeout_s", connect_timeout_s),
-            ("deadline_s", deadline_s),
-            ("retry_base_s", retry_base_s),
-            ("retry_max_s", retry_max_s),
-        ):
-            check_number(field, value, minimum=0)
-        if send_from not in ("chief", "all"):
-            raise ConfigError("send_from", f"expected 'chief' or 'all', got {send_from!r}")
-        if run_name is not None and (not isinstance(run_name, str) or not run_name.strip()):
-            raise ConfigError("run_name", f"expected a non-empty string, got {run_name!r}")
-        if labels is not None and (
-            not isinstance(labels, Mapping)
-            or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
-        ):
-            raise ConfigError("labels", "expected a table of string keys to string values")
+        opts = check_notifier_options(
+            {k: v for k, v in locals().items() if k not in ("self", "channels", "__class__")}
+        )
+        group_wait_s, repeat_interval_s, flush_timeout_s = (
+            opts["group_wait_s"], opts["repeat_interval_s"], opts["flush_timeout_s"]
+        )
 
         chosen = list(channels) if channels is not None else []
         if console if console is not None else channels is None:
@@ -170,12 +159,14 @@ class Notifier:
             if path is not None:
                 outbox_obj = Outbox(path, owner=uuid.uuid4().hex)
         self.renderer = Renderer(template_dir, link_url=link_url, run_dir=self.run_dir)
+        for channel in chosen:
+            _check_template(self.renderer, channel)
         policy = DeliveryPolicy(
-            attempt_timeout_s=attempt_timeout_s,
-            connect_timeout_s=connect_timeout_s,
-            deadline_s=deadline_s,
-            retry_base_s=retry_base_s,
-            retry_max_s=retry_max_s,
+            attempt_timeout_s=opts["attempt_timeout_s"],
+            connect_timeout_s=opts["connect_timeout_s"],
+            deadline_s=opts["deadline_s"],
+            retry_base_s=opts["retry_base_s"],
+            retry_max_s=opts["retry_max_s"],
             rate_limits=rate_limits,
             verify_tls=verify_tls,
         )
@@ -192,8 +183,7 @@ class Notifier:
             report_builder=self._build_report,
         )
         self._listeners: list[Callable[[Event], None]] = []
-        self._scheduler: Any = None
-        self._scheduler_lock = threading.Lock()
+        self._scheduler = Scheduler()
         self._filtered = 0
         _live.add(self)
         if handle_sigterm:
@@ -271,9 +261,7 @@ class Notifier:
         """
         if self._dispatcher.closed:
             return int(self._dispatcher.counts()["backlog"])
-        if self._scheduler is not None:
-            with contextlib.suppress(Exception):
-                self._scheduler.shutdown(wait=False)
+        self._scheduler.shutdown()
         pending = self._dispatcher.close(self.flush_timeout_s if timeout_s is None else timeout_s)
         if pending:
             where = (
@@ -299,21 +287,9 @@ class Notifier:
         return out
 
     @property
-    def scheduler(self) -> Any:
-        """A started APScheduler ``BackgroundScheduler`` for this notifier's periodic jobs."""
-        with self._scheduler_lock:
-            if self._scheduler is None:
-                from apscheduler.executors.pool import ThreadPoolExecutor
-                from apscheduler.schedulers.background import BackgroundScheduler
-
-                scheduler = BackgroundScheduler(
-                    executors={"default": ThreadPoolExecutor(max_workers=2)},
-                    job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-                    daemon=True,
-                )
-                scheduler.start()
-                self._scheduler = scheduler
-            return self._scheduler
+    def scheduler(self) -> Scheduler:
+        """This notifier's `alertcb.scheduling.Scheduler` for periodic jobs (started on first job)."""
+        return self._scheduler
 
     def watch(self) -> _Watch:
         """Send a ``crash`` alert for any exception (KeyboardInterrupt included), then re-raise.
@@ -355,14 +331,14 @@ class Notifier:
         """Build a Notifier from a TOML file (see docs/configuration.md). Raises `ConfigError`."""
         from alertcb.config import load_config
 
-        return cls(**{**load_config(path).notifier_kwargs(), **overrides})
+        return load_config(path).build_notifier(cls, **overrides)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Notifier:
         """Build a Notifier from ``ALERTCB_*`` environment variables (and ``$ALERTCB_CONFIG``)."""
         from alertcb.config import config_from_env
 
-        return cls(**{**config_from_env().notifier_kwargs(), **overrides})
+        return config_from_env().build_notifier(cls, **overrides)
 
     # ------------------------------------------------------------------ internals
     def _notify_listeners(self, event: Event) -> None:
@@ -384,6 +360,23 @@ class Notifier:
             kind=kind, title=title, message=message, severity=severity, run=self.run, details=details
         )
         self.emit(event)
+
+
+def _check_template(renderer: Renderer, channel: Channel) -> None:
+    """A channel's own ``template`` option must name a template that exists and compiles."""
+    name = getattr(channel, "template", None)
+    if not name:
+        return
+    import jinja2
+
+    try:
+        renderer.env.get_template(str(name))
+    except jinja2.TemplateNotFound:
+        problem = f"no template {str(name)!r} in template_dir or the packaged templates"
+        raise ConfigError(f"channels.{channel.name}.template", problem) from None
+    except jinja2.TemplateSyntaxError as exc:
+        problem = f"template {str(name)!r} does not compile: {exc.message} (line {exc.lineno})"
+        raise ConfigError(f"channels.{channel.name}.template", problem) from None
 
 
 class _Watch(contextlib.ContextDecorator):
@@ -415,9 +408,11 @@ class _Watch(contextlib.ContextDecorator):
 
 def report_crash(notifier: Notifier, exc: BaseException) -> None:
     """Emit a ``crash`` event for ``exc`` and flush (bounded by ``flush_timeout_s``)."""
-    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    # The user's exception text may quote a configured secret (a webhook URL in a
+    # requests error): scrub it before it is stored or sent.
+    trace = scrub("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     name = type(exc).__name__
-    text = str(exc)
+    text = scrub(str(exc))
     interrupted = isinstance(exc, KeyboardInterrupt)
     notifier._emit_end(
         "crash",

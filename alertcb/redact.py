@@ -14,6 +14,9 @@ import threading
 import urllib.parse
 from typing import Any
 
+#: Public (re-exported by ``alertcb``); scrubbing helpers are shared inside alertcb.
+__all__ = ["Secret"]
+
 MASK = "***"
 _known: set[str] = set()
 _known_lock = threading.Lock()
@@ -78,10 +81,16 @@ def register(value: str) -> None:
 
 def scrub(text: str) -> str:
     """Return ``text`` with every registered secret and URL credential masked."""
+    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}={MASK}", scrub_known(text))
+
+
+def scrub_known(text: str) -> str:
+    """Return ``text`` with every registered secret value masked (nothing else changed).
+
+    Cheap when no secret is registered; `alertcb.events.Event` applies it to all its text.
+    """
     pattern = _pattern
-    if pattern is not None:
-        text = pattern.sub(MASK, text)
-    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}={MASK}", text)
+    return text if pattern is None else pattern.sub(MASK, text)
 
 
 def redact_url(url: str) -> str:
@@ -94,6 +103,18 @@ def redact_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return f"{parts.scheme}://{host}/{MASK}" if parts.scheme else MASK
+
+
+def mask_password(url: str) -> str:
+    """``https://user:pw@host/x`` → ``https://user:***@host/x`` (other URLs unchanged)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return MASK
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
 
 
 class ScrubFilter(logging.Filter):

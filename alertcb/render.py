@@ -71,6 +71,11 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self.env.filters.update(filters.FILTERS)
+        # The summary/progress views live with the summary model (report/summary imports
+        # filters, so filters must not import it back).
+        from alertcb.report.summary import progress_view, summary_view
+
+        self.env.filters.update(summary_view=summary_view, progress_view=progress_view)
         self.env.globals.update(
             severity_icon=severity_icon,
             link_url=link_url or "",

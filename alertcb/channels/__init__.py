@@ -14,20 +14,33 @@ from alertcb.notification import Attachment, Notification
 
 if _typing.TYPE_CHECKING:
     from alertcb.channels.alertmanager import Alertmanager
+    from alertcb.channels.apprise import Apprise
     from alertcb.channels.console import Console
+    from alertcb.channels.dingtalk import DingTalk
+    from alertcb.channels.discord import Discord
     from alertcb.channels.email import Email
+    from alertcb.channels.feishu import Feishu, Lark
     from alertcb.channels.pagerduty import PagerDuty
     from alertcb.channels.slack import Slack
+    from alertcb.channels.teams import Teams
+    from alertcb.channels.telegram import Telegram
     from alertcb.channels.webhook import Webhook
     from alertcb.channels.wecom import WeCom
 
 #: Configuration ``type`` → (module, class name).
 _TYPES = {
     "alertmanager": ("alertmanager", "Alertmanager"),
+    "apprise": ("apprise", "Apprise"),
     "console": ("console", "Console"),
+    "dingtalk": ("dingtalk", "DingTalk"),
+    "discord": ("discord", "Discord"),
     "email": ("email", "Email"),
+    "feishu": ("feishu", "Feishu"),
+    "lark": ("feishu", "Lark"),
     "pagerduty": ("pagerduty", "PagerDuty"),
     "slack": ("slack", "Slack"),
+    "teams": ("teams", "Teams"),
+    "telegram": ("telegram", "Telegram"),
     "webhook": ("webhook", "Webhook"),
     "wecom": ("wecom", "WeCom"),
 }
@@ -46,16 +59,23 @@ CHANNEL_TYPES: dict[str, type[Channel]]
 
 __all__ = [
     "Alertmanager",
+    "Apprise",
     "Attachment",
     "CHANNEL_TYPES",
     "Channel",
     "Console",
+    "DingTalk",
+    "Discord",
     "Email",
+    "Feishu",
+    "Lark",
     "Notification",
     "Outcome",
     "PagerDuty",
     "SendContext",
     "Slack",
+    "Teams",
+    "Telegram",
     "WeCom",
     "Webhook",
 ]

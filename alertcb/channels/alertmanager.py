@@ -34,7 +34,7 @@ from alertcb.channels.base import (
 from alertcb.errors import ConfigError
 from alertcb.events import KINDS, Event
 from alertcb.filters import strip_control
-from alertcb.redact import redact_url
+from alertcb.redact import Secret, mask_password, redact_url
 
 API_PATH = "/api/v2/alerts"
 LEASE_FACTOR = 4
@@ -90,8 +90,9 @@ class Alertmanager(Channel):
             rate_limit_per_min=rate_limit_per_min,
         )
         insecure = c.flag("allow_insecure_http", allow_insecure_http)
-        self.urls = [
-            endpoint(c.url_credentials(check_url(f"urls[{i}]", u, allow_insecure_http=insecure)))
+        # A URL with Basic-auth credentials is kept as a Secret (unwrapped only to send).
+        self._urls: list[str | Secret] = [
+            _keep(endpoint(c.url_credentials(check_url(f"urls[{i}]", u, allow_insecure_http=insecure))))
             for i, u in enumerate(c.string_list("urls", urls, allow_empty=False))
         ]
         self.resend_interval_s = c.number("resend_interval_s", resend_interval_s)
@@ -152,10 +153,15 @@ class Alertmanager(Channel):
         labels.update({k: strip_control(v) for k, v in core.items() if v})
         return labels
 
+    @property
+    def urls(self) -> list[str]:
+        """The endpoints, with any Basic-auth password shown as ``***``."""
+        return [mask_password(u.get()) if isinstance(u, Secret) else u for u in self._urls]
+
     def send(self, notification: Notification, ctx: SendContext) -> Outcome:
         alerts = self.build_alerts(notification, ctx)
         failures: list[tuple[str, Outcome]] = []
-        for i, url in enumerate(self.urls):
+        for i, url in enumerate(u.get() if isinstance(u, Secret) else u for u in self._urls):
             try:
                 response = post_json(ctx, url, alerts)
                 outcome = classify_http(response.status_code, response.headers, response.text)
@@ -165,10 +171,10 @@ class Alertmanager(Channel):
                 failures.append((f"urls[{i}] {redact_url(url)}", outcome))
         if not failures:
             return Outcome.delivered()
-        reason = f"{len(failures)}/{len(self.urls)} instance(s) failed: " + "; ".join(
+        reason = f"{len(failures)}/{len(self._urls)} instance(s) failed: " + "; ".join(
             f"{where}: {o.reason}" for where, o in failures
         )
-        if len(failures) < len(self.urls):
+        if len(failures) < len(self._urls):
             # One instance of the HA cluster has it: gossip shares it with the others, and the
             # periodic re-send refills an instance that comes back (what Prometheus does).
             logger.warning("alertmanager %s: %s (delivered to the others)", self.name, reason)
@@ -187,6 +193,10 @@ class Alertmanager(Channel):
             labels=dict(self.labels),
         )
         return out
+
+
+def _keep(url: str) -> str | Secret:
+    return Secret(url) if urllib.parse.urlsplit(url).password else url
 
 
 def endpoint(url: str) -> str:

@@ -22,7 +22,7 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
-from alertcb.errors import ConfigError
+from alertcb.errors import ConfigError, TransportError
 from alertcb.events import KINDS, Event, Severity
 from alertcb.notification import Notification
 from alertcb.redact import Secret, redact_url, scrub
@@ -174,6 +174,8 @@ def check_url(field: str, url: Any, *, allow_insecure_http: bool = False) -> str
         url = url.get()
     if not isinstance(url, str) or not url:
         raise ConfigError(field, "expected a URL string like 'https://host/path'")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ConfigError(field, "expected a URL without spaces or control characters (percent-encode them)")
     try:
         parts = urllib.parse.urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -234,6 +236,3 @@ def post_json(ctx: SendContext, url: str, payload: Any, headers: dict[str, str] 
     except httpx.HTTPError as exc:
         raise TransportError(f"{type(exc).__name__}: {scrub(str(exc))}") from None
 
-
-class TransportError(Exception):
-    """A network-level failure (retryable); its message is already scrubbed."""

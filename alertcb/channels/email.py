@@ -20,6 +20,7 @@ from alertcb.channels.base import Channel, Notification, Outcome, SendContext, i
 from alertcb.errors import ConfigError
 from alertcb.filters import strip_control, truncate_chars
 from alertcb.redact import Secret, scrub
+from alertcb.validate import check_existing
 
 logger = logging.getLogger("alertcb")
 
@@ -87,7 +88,7 @@ class Email(Channel):
         self._password = c.secret("password", password, required=False)
         if (self.username is None) != (self._password is None):
             raise ConfigError("username" if self.username is None else "password", "set both username and password, or neither")
-        self.ca_file = c.string("ca_file", ca_file) if ca_file is not None else None
+        self.ca_file = check_existing("ca_file", c.string("ca_file", ca_file)) if ca_file is not None else None
         self.allow_plain_remote = c.flag("allow_plain_remote", allow_plain_remote)
         if security == "none" and not is_loopback(self.host) and not self.allow_plain_remote:
             raise ConfigError(

@@ -30,6 +30,7 @@ from alertcb._guard import capture_internal_error
 from alertcb.detectors.base import Detector, fmt_step
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
 from alertcb.filters import fmt_duration
+from alertcb.scheduling import Job, Scheduler
 from alertcb.validate import check_number
 
 TITLE = "training hung"
@@ -290,13 +291,13 @@ class HangMonitor(Detector):
 
 
 def schedule_hang_check(
-    scheduler: Any,
+    scheduler: Scheduler,
     monitor: HangMonitor,
     emit: Callable[[Event], Any],
     *,
     interval_s: float = DEFAULT_INTERVAL_S,
-) -> Any:
-    """Add an APScheduler interval job that runs ``monitor.check()`` and emits what it returns.
+) -> Job:
+    """Add an interval job to ``scheduler`` that runs ``monitor.check()`` and emits what it returns.
 
     Returns:
         The job; call ``job.remove()`` to stop watching.
@@ -310,11 +311,6 @@ def schedule_hang_check(
         except Exception as exc:  # noqa: BLE001 - a watchdog must never die
             capture_internal_error("hang check", exc)
 
-    return scheduler.add_job(
-        job,
-        "interval",
-        seconds=interval_s,
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=max(1, int(interval_s * 4)),
+    return scheduler.add_interval_job(
+        job, interval_s, name="alertcb hang check", misfire_grace_s=max(1.0, interval_s * 4)
     )

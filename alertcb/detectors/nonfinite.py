@@ -7,14 +7,10 @@ from collections.abc import Mapping
 
 from alertcb.detectors.base import Detector, fmt, fmt_step
 from alertcb.detectors.defaults import human_epoch
-from alertcb.errors import AlertcbError
+from alertcb.errors import NonFiniteError as NonFiniteError  # re-exported
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
 
 WEIGHTS_TITLE = "model weights are not finite"
-
-
-class NonFiniteError(AlertcbError, ArithmeticError):
-    """Raised into training code by ``on_nonfinite="raise"`` after the alert was emitted."""
 
 
 def _describe(value: float) -> str:

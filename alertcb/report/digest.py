@@ -1,8 +1,7 @@
 """Progress digests: a short "where is training" message every so often.
 
-`ProgressDigest` adds one APScheduler interval job to the notifier's scheduler.
-The job is coalesced (``coalesce=True``, ``max_instances=1``) and its misfire
-grace is one interval, so after a stall (a suspended laptop, a GIL-bound step)
+`ProgressDigest` adds one interval job to the notifier's `alertcb.scheduling.Scheduler`.
+The job is coalesced (one instance at a time) and its misfire grace is one interval, so after a stall (a suspended laptop, a GIL-bound step)
 at most one digest runs, never a backlog of them.
 
 Example:
@@ -13,8 +12,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import math
-import re
 import threading
 import time
 import uuid
@@ -25,39 +22,25 @@ from alertcb.errors import ConfigError
 from alertcb.events import Event, Severity
 from alertcb.filters import fmt_duration, fmt_metrics
 from alertcb.report.tracker import NOT_ALERTS, SummaryTracker
+from alertcb.validate import check_duration
 
 logger = logging.getLogger("alertcb")
 
 PROGRESS_TITLE = "training progress"
 MIN_INTERVAL_S = 1.0
-_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)", re.IGNORECASE)
 
 
 def parse_interval(every: Any) -> float:
-    """Seconds from ``"1h"``, ``"30m"``, ``"90s"``, ``"1h30m"``, ``"2d"``, ``"90"`` or a number.
+    """Seconds from ``"1h"``, ``"30m"``, ``"90s"``, ``"1h30m"``, ``"2d"``, ``"90"`` or a number
+    (`alertcb.validate.parse_duration`, the one duration syntax of alertcb).
 
     Raises:
         ConfigError: naming ``every``, for anything else or an interval under 1 s.
     """
-    seconds: float | None = None
-    if isinstance(every, (int, float)) and not isinstance(every, bool):
-        seconds = float(every)
-    elif isinstance(every, str):
-        text = every.strip().lower()
-        try:
-            seconds = float(text)
-        except ValueError:
-            compact = text.replace(" ", "")
-            parts = _PART.findall(compact)
-            if parts and "".join(n + u for n, u in parts) == compact:
-                seconds = sum(float(n) * _UNITS[u.lower()] for n, u in parts)
-    if seconds is None or not math.isfinite(seconds) or seconds < MIN_INTERVAL_S:
-        raise ConfigError(
-            "every",
-            f"expected an interval like '1h', '30m', '90s' or seconds >= {MIN_INTERVAL_S:g}, got {every!r}",
-        )
-    return seconds
+    seconds = check_duration("every", every)
+    if seconds < MIN_INTERVAL_S:
+        raise ConfigError("every", f"expected an interval of at least {MIN_INTERVAL_S:g} s, got {every!r}")
+    return float(seconds)
 
 
 class ProgressDigest:
@@ -106,16 +89,8 @@ class ProgressDigest:
         with self._lock:
             if self._job is not None:
                 return
-            self._job = self.notifier.scheduler.add_job(
-                self._tick,
-                trigger="interval",
-                seconds=self.interval_s,
-                id=self.job_id,
-                name="alertcb progress digest",
-                coalesce=True,
-                max_instances=1,
-                misfire_grace_time=max(1, int(self.interval_s)),
-                replace_existing=True,
+            self._job = self.notifier.scheduler.add_interval_job(
+                self._tick, self.interval_s, name="alertcb progress digest", job_id=self.job_id
             )
 
     def cancel(self) -> None:

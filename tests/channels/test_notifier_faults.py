@@ -1,7 +1,8 @@
 """End-to-end fault injection through the `Notifier` against loopback stand-ins.
 
 Per destination: a hang, a connection reset, 500s then recovery, 429 with Retry-After,
-and WeCom errcode 45009 for a while. Every alert is delivered exactly once after
+and the services' own rate-limit answers for a while (WeCom 45009, DingTalk 130101,
+Feishu 11232, Telegram/Discord 429 with the wait in the body). Every alert is delivered exactly once after
 recovery, nothing is sent before Retry-After elapses, and the other destinations are
 unaffected.
 """
@@ -16,8 +17,34 @@ from typing import Any
 
 import pytest
 
-from alertcb.channels import Alertmanager, Channel, PagerDuty, Slack, Webhook, WeCom
+from alertcb.channels import (
+    Alertmanager,
+    Apprise,
+    Channel,
+    DingTalk,
+    Discord,
+    Feishu,
+    PagerDuty,
+    Slack,
+    Teams,
+    Telegram,
+    Webhook,
+    WeCom,
+)
 from alertcb.notifier import Notifier
+from tests.channels.services2 import (
+    DINGTALK_SECRET,
+    FEISHU_SECRET,
+    TELEGRAM_CHAT,
+    TELEGRAM_TOKEN,
+    DingTalkError,
+    DingTalkStandIn,
+    DiscordStandIn,
+    FeishuError,
+    FeishuStandIn,
+    TeamsStandIn,
+    TelegramStandIn,
+)
 from tests.conftest_services import (
     PD_ROUTING_KEY,
     SLACK_TOKEN,
@@ -35,29 +62,56 @@ TITLES = ("alert A loss is NaN", "alert B grad norm exploded", "alert C val loss
 FAST = 6000.0  # per-minute budget high enough that rate limits play no part here
 
 
-class Stand:
-    """The five destinations and a way to read which titles each one accepted."""
+BASE = ("wecom", "slack", "pagerduty", "webhook", "alertmanager")
 
-    def __init__(self) -> None:
-        self.servers: dict[str, StandIn] = {
+
+class Stand:
+    """The original five destinations, plus ``target`` when it is one of the newer ones, and a
+    way to read which titles each one accepted. (All eleven at once would make the timing of
+    every test depend on a busy machine's CPU; five plus the target keeps the load as before.)"""
+
+    def __init__(self, target: str | None = None) -> None:
+        self.names = BASE + ((target,) if target and target not in BASE else ())
+        servers: dict[str, StandIn] = {
             "wecom": WeComStandIn(WECOM_KEY),
             "slack": SlackStandIn(SLACK_TOKEN, burst=100, rate_per_s=100),
             "pagerduty": PagerDutyStandIn(PD_ROUTING_KEY),
             "webhook": Receiver(),
             "alertmanager": Receiver(),
+            "dingtalk": DingTalkStandIn(secret=DINGTALK_SECRET, keyword="alert", rate_limit=1000),
+            "feishu": FeishuStandIn(secret=FEISHU_SECRET, per_min=1000, per_s=1000),
+            "teams": TeamsStandIn(per_s=1000),
+            "discord": DiscordStandIn(per_window=1000),
+            "telegram": TelegramStandIn(per_min=1000),
+            "apprise": Receiver(),
         }
+        self.servers = {name: servers[name] for name in self.names}
+        for server in servers.values():
+            if server not in self.servers.values():
+                server.server.server_close()
         for server in self.servers.values():
             server.start()
 
     def channels(self) -> list[Channel]:
         s = self.servers
-        return [
-            WeCom(key=WECOM_KEY, webhook_url=s["wecom"].url, rate_limit_per_min=FAST),
-            Slack(webhook_url=s["slack"].url, rate_limit_per_min=FAST),
-            PagerDuty(routing_key=PD_ROUTING_KEY, url=s["pagerduty"].url, rate_limit_per_min=FAST),
-            Webhook(url=s["webhook"].url, rate_limit_per_min=FAST),
-            Alertmanager(urls=[s["alertmanager"].base_url]),
-        ]
+        build: dict[str, Callable[[], Channel]] = {
+            "wecom": lambda: WeCom(key=WECOM_KEY, webhook_url=s["wecom"].url, rate_limit_per_min=FAST),
+            "slack": lambda: Slack(webhook_url=s["slack"].url, rate_limit_per_min=FAST),
+            "pagerduty": lambda: PagerDuty(routing_key=PD_ROUTING_KEY, url=s["pagerduty"].url, rate_limit_per_min=FAST),
+            "webhook": lambda: Webhook(url=s["webhook"].url, rate_limit_per_min=FAST),
+            "alertmanager": lambda: Alertmanager(urls=[s["alertmanager"].base_url]),
+            "dingtalk": lambda: DingTalk(webhook_url=s["dingtalk"].url, secret=DINGTALK_SECRET, keyword="alert",
+                                         throttled_wait_s=1.5, rate_limit_per_min=FAST),
+            "feishu": lambda: Feishu(webhook_url=s["feishu"].url, secret=FEISHU_SECRET, rate_limit_per_min=FAST),
+            "teams": lambda: Teams(webhook_url=s["teams"].url, rate_limit_per_min=FAST),
+            "discord": lambda: Discord(webhook_url=s["discord"].url, rate_limit_per_min=FAST),
+            "telegram": lambda: Telegram(bot_token=TELEGRAM_TOKEN, chat_id=TELEGRAM_CHAT, api_url=s["telegram"].api_url,
+                                         rate_limit_per_min=FAST),
+            # apprise cannot tell an outage from a bad URL: enough attempts to outlast a 1-s outage
+            "apprise": lambda: Apprise(urls=[s["apprise"].base_url.replace("http://", "json://") + "/hook"],
+                                       max_attempts=20, rate_limit_per_min=FAST),
+        }
+        return [build[name]() for name in self.names]
 
     def texts(self, name: str) -> list[str]:
         """One string per accepted message, holding every title it carries."""
@@ -72,6 +126,10 @@ class Stand:
             return [p["payload"]["summary"] for p in accepted if p["event_action"] == "trigger"]
         if name == "webhook":
             return [" | ".join(e["title"] for e in r.json()["events"]) for r in accepted]
+        if name == "apprise":
+            return [r.json()["title"] + "\n" + r.json()["message"] for r in accepted]
+        if name in ("dingtalk", "feishu", "teams", "discord", "telegram"):
+            return [json.dumps(p, ensure_ascii=False) for p in accepted]
         return [a["annotations"]["summary"] for r in accepted for a in r.json()]
 
     def delivered_once(self, name: str) -> bool:
@@ -89,8 +147,9 @@ class Stand:
 
 
 @pytest.fixture
-def stand() -> Iterator[Stand]:
-    s = Stand()
+def stand(request: pytest.FixtureRequest) -> Iterator[Stand]:
+    callspec = getattr(request.node, "callspec", None)
+    s = Stand(callspec.params.get("target") if callspec else None)
     yield s
     s.stop()
 
@@ -118,7 +177,11 @@ def _emit_all(notifier: Notifier) -> float:
     return started
 
 
-DESTINATIONS = ("wecom", "slack", "pagerduty", "webhook", "alertmanager")
+DESTINATIONS = (
+    "wecom", "slack", "pagerduty", "webhook", "alertmanager", "dingtalk", "feishu", "teams", "discord", "telegram", "apprise",
+)
+#: apprise reports only failure, never a Retry-After: it backs off like any other failure.
+RETRY_AFTER_AWARE = tuple(d for d in DESTINATIONS if d != "apprise")
 
 
 def _run_fault(
@@ -130,7 +193,7 @@ def _run_fault(
     notifier = _notifier(stand, tmp_path, **overrides)
     _emit_all(notifier)
     assert 0 == notifier.flush(15.0)
-    for name in DESTINATIONS:
+    for name in stand.names:
         assert stand.delivered_once(name), (name, stand.texts(name))
     return notifier, injected
 
@@ -142,7 +205,7 @@ def test_connection_reset_then_recovery(stand: Stand, tmp_path: Path, target: st
     stats = notifier.stats()["destinations"]
     notifier.close()
     assert stats[target]["retried"] >= 1
-    assert all(not stats[name]["failed"] for name in DESTINATIONS)
+    assert all(not stats[name]["failed"] for name in stand.names)
 
 
 @pytest.mark.parametrize("target", DESTINATIONS)
@@ -156,7 +219,7 @@ def test_500s_for_a_while_then_recovery(stand: Stand, tmp_path: Path, target: st
     assert stats[target]["retried"] >= 1 and not stats[target]["failed"]
 
 
-@pytest.mark.parametrize("target", DESTINATIONS)
+@pytest.mark.parametrize("target", RETRY_AFTER_AWARE)
 def test_429_retry_after_is_honoured(stand: Stand, tmp_path: Path, target: str) -> None:
     """After a 429 with Retry-After: 1, no request reaches that destination for a second."""
     notifier, _ = _run_fault(stand, tmp_path, target, lambda s: s.fail_next(Reply(429, {"Retry-After": "1"}, "slow down")))
@@ -175,9 +238,33 @@ def test_wecom_45009_for_a_while_then_recovery(stand: Stand, tmp_path: Path) -> 
     assert stats["wecom"]["retried"] >= 1
     first = stand.first_accept_time("wecom")
     assert first is not None and first - injected >= 1.5
-    for name in ("slack", "pagerduty", "webhook", "alertmanager"):
-        when = stand.first_accept_time(name)
-        assert when is not None and when - injected < 1.0, name
+    for name in stand.names:
+        if name != "wecom":
+            when = stand.first_accept_time(name)
+            assert when is not None and when - injected < 1.0, name
+
+
+SERVICE_RATE_LIMITS = {
+    "dingtalk": DingTalkError(130101, "send too fast, exceed 20 times per minute"),  # HTTP 200
+    "feishu": FeishuError(11232, "frequency limited"),  # HTTP 200
+    "telegram": Reply(429, {"Content-Type": "application/json"},
+                      {"ok": False, "error_code": 429, "description": "Too Many Requests", "parameters": {"retry_after": 1}}),
+    "discord": Reply(429, {"Content-Type": "application/json"}, {"message": "rate limited", "retry_after": 1.2, "global": False}),
+}
+
+
+@pytest.mark.parametrize("target", sorted(SERVICE_RATE_LIMITS))
+def test_service_rate_limit_answer_then_recovery(stand: Stand, tmp_path: Path, target: str) -> None:
+    """The service's own rate-limit answer (an errcode in a 200, or the wait in the body):
+    not counted as delivered, retried no earlier than the wait it names, each alert once."""
+    fault = SERVICE_RATE_LIMITS[target]
+    notifier, injected = _run_fault(stand, tmp_path, target, lambda s: s.fail_next(fault))
+    stats = notifier.stats()["destinations"]
+    notifier.close()
+    requests = stand.servers[target].requests
+    assert stats[target]["retried"] >= 1 and not stats[target]["failed"]
+    wait = {"dingtalk": 1.5, "feishu": 0.0, "telegram": 1.0, "discord": 1.2}[target]
+    assert requests[1].time - requests[0].time >= wait
 
 
 @pytest.mark.parametrize("target", DESTINATIONS)
@@ -185,7 +272,7 @@ def test_hung_destination_does_not_delay_the_others(stand: Stand, tmp_path: Path
     """One destination hangs (attempt timeout 2 s); the others deliver well before it times out."""
     notifier, injected = _run_fault(stand, tmp_path, target, lambda s: s.fail_next("hang"), attempt_timeout_s=2.0)
     notifier.close()
-    for name in DESTINATIONS:
+    for name in stand.names:
         if name != target:
             when = stand.first_accept_time(name)
             assert when is not None and when - injected < 1.2, f"{name} waited {when and when - injected:.2f} s behind {target}"

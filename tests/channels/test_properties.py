@@ -132,3 +132,99 @@ def test_slack_cut_within_limit(text: str, limit: int) -> None:
     out = cut(text, limit)
     assert slack_len(out) <= limit
     _strict_utf8(out)
+
+
+# --- the chat channels (DingTalk, Feishu/Lark, Teams, Discord, Telegram) -----------------------
+
+@SETTINGS
+@given(notifications(), st.booleans())
+def test_dingtalk_payload_within_limits(note: Notification, mention: bool) -> None:
+    """≤ 20,000 bytes, a title, valid UTF-8, and only configured mentions for any input."""
+    from alertcb.channels import DingTalk
+    from tests.channels.services2 import DingTalkStandIn
+
+    channel = DingTalk(access_token="t" * 20, keyword="训练", at_mobiles=["13800000000"] if mention else [])
+    payload = channel.build_payload(note, CTX)
+    raw = _strict_utf8(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
+    assert len(raw) <= 20_000 and payload["markdown"]["title"] and "训练" in payload["markdown"]["text"]
+    assert set(DingTalkStandIn.pinged(payload)) <= {"13800000000"}
+
+
+@SETTINGS
+@given(notifications())
+def test_feishu_body_within_20000_bytes(note: Notification) -> None:
+    from alertcb.channels import Feishu
+    from alertcb.channels._chat import dumps
+
+    payload = Feishu(webhook_url="https://open.feishu.cn/open-apis/bot/v2/hook/abcdefgh1234", secret="s3cret-0000").build_payload(note, CTX)
+    assert len(dumps(payload)) <= 20_000
+    content = payload["card"]["elements"][0]["content"]
+    _strict_utf8(content)
+    assert "<at" not in content and "<at" not in payload["card"]["header"]["title"]["content"]
+
+
+@SETTINGS
+@given(notifications())
+def test_teams_card_valid_and_small(note: Notification) -> None:
+    from alertcb.channels import Teams
+    from alertcb.channels._chat import dumps
+    from tests.channels.services2 import TeamsStandIn
+
+    payload = Teams(webhook_url="https://x.logic.azure.com/workflows/1?sig=abcdefgh12345").build_payload(note, CTX)
+    assert len(dumps(payload)) <= 20_000 and "" == TeamsStandIn.validate(payload)
+    assert [] == TeamsStandIn.pinged(payload)
+
+
+@SETTINGS
+@given(notifications())
+def test_discord_payload_within_limits_and_pings_nobody(note: Notification) -> None:
+    from alertcb.channels import Discord
+    from tests.channels.services2 import DiscordStandIn
+
+    payload = Discord(webhook_url="https://discord.com/api/webhooks/1/abcdefghijklmnop1234").build_payload(note, CTX)
+    _strict_utf8(json.dumps(payload, ensure_ascii=False))
+    assert {} == DiscordStandIn.validate(payload)
+    embed = payload["embeds"][0]
+    assert [] == DiscordStandIn.resolve_pings(payload)
+    assert [] == DiscordStandIn.resolve_pings({"content": embed["title"] + embed["description"]})
+
+
+@SETTINGS
+@given(notifications())
+def test_telegram_html_parses_within_4096_units(note: Notification) -> None:
+    """Telegram's strict parser accepts the HTML, and the visible text is ≤ 4096 UTF-16 units."""
+    from alertcb.channels import Telegram
+    from alertcb.channels._chat import utf16_len
+    from tests.channels.services2 import parse_telegram_html
+
+    payload = Telegram(bot_token="123456:" + "A" * 30, chat_id="-1").build_payload(note, CTX)
+    visible, error = parse_telegram_html(payload["text"])
+    assert "" == error and 0 < utf16_len(visible) <= 4096
+    assert utf16_len(payload["text"]) <= 4096
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(ANY_CHAR, SPECIALS, st.sampled_from(["<b>", "</b>", "<pre>", "&amp;", "😀"]))).map("".join), st.integers(2, 5000))
+def test_cut_html_closes_tags_and_keeps_entities(text: str, limit: int) -> None:
+    """cut_html on escaped text wrapped in tags: within the limit, parseable, a prefix when cut."""
+    from alertcb.channels._chat import cut_html, html_escape, utf16_len, visible_html
+    from tests.channels.services2 import parse_telegram_html
+
+    markup = f"<b>{html_escape(text)}</b><pre>{html_escape(text)}</pre>"
+    out = cut_html(markup, max(limit, 20))
+    assert utf16_len(out) <= max(limit, 20)
+    assert "" == parse_telegram_html(out)[1]
+    assert visible_html(markup).startswith(visible_html(out).removesuffix("…"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(ANY_CHAR))
+def test_no_escaper_lets_a_mention_through(text: str) -> None:
+    """Whatever the text, no escaper's output holds @all, @everyone, <@, <at or <!."""
+    from alertcb.channels._chat import html_escape, lark_escape, md_escape, plain
+
+    hostile = text + "@all @everyone @here <@1> <@&2> <at id=all></at> <!channel>"
+    for escape in (md_escape, lark_escape, html_escape, plain):
+        out = escape(hostile)
+        for needle in ("@all", "@everyone", "@here", "<@", "<at", "<!"):
+            assert needle not in out, (escape.__name__, needle)

@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import json
+import pkgutil
 import typing
+from pathlib import Path
 
 import pytest
 
 import alertcb.channels
-from alertcb.channels import CHANNEL_TYPES, Alertmanager, Channel, Email, PagerDuty, Slack, Webhook, WeCom
+from alertcb.channels import (
+    CHANNEL_TYPES,
+    Alertmanager,
+    Apprise,
+    Channel,
+    DingTalk,
+    Discord,
+    Email,
+    Feishu,
+    Lark,
+    PagerDuty,
+    Slack,
+    Teams,
+    Telegram,
+    Webhook,
+    WeCom,
+)
 from alertcb.config import parse_config
 from alertcb.errors import ConfigError
 
-NEW_TYPES = {"wecom": WeCom, "slack": Slack, "email": Email, "webhook": Webhook, "pagerduty": PagerDuty, "alertmanager": Alertmanager}
+NEW_TYPES = {"wecom": WeCom, "slack": Slack, "email": Email, "webhook": Webhook, "pagerduty": PagerDuty, "alertmanager": Alertmanager,
+             "dingtalk": DingTalk, "feishu": Feishu, "lark": Lark, "teams": Teams, "discord": Discord, "telegram": Telegram,
+             "apprise": Apprise}
 
 
 def test_registry_maps_type_names_to_classes() -> None:
@@ -22,9 +44,28 @@ def test_registry_maps_type_names_to_classes() -> None:
 
 
 def test_everything_is_exported() -> None:
-    """Each public name of alertcb.channels is in __all__, sorted."""
-    public = {n for n in dir(alertcb.channels) if not n.startswith("_") and n[0].isupper()}
-    assert public <= set(alertcb.channels.__all__)
+    """Every Channel subclass defined in a channel module is in __all__ and CHANNEL_TYPES; __all__ is sorted.
+
+    The modules are walked on disk (``dir()`` cannot see lazily loaded classes), so a new
+    channel file that is not registered fails here.
+    """
+    package = Path(alertcb.channels.__file__).parent
+    defined: dict[str, type[Channel]] = {}
+    for info in pkgutil.iter_modules([str(package)]):
+        if info.name.startswith("_") or info.name == "base":
+            continue
+        module = importlib.import_module(f"alertcb.channels.{info.name}")
+        for attr, obj in vars(module).items():
+            if (
+                not attr.startswith("_") and inspect.isclass(obj) and issubclass(obj, Channel)
+                and obj.__module__ == module.__name__
+            ):
+                defined[attr] = obj
+    assert len(defined) >= len(NEW_TYPES) + 1  # the six services and the console at least
+    assert set(defined) <= set(alertcb.channels.__all__)
+    assert set(defined.values()) == set(CHANNEL_TYPES.values())
+    for name in alertcb.channels.__all__:
+        assert getattr(alertcb.channels, name) is not None
     assert sorted(alertcb.channels.__all__) == alertcb.channels.__all__
 
 
@@ -78,3 +119,47 @@ def test_import_alertcb_does_not_load_channel_modules() -> None:
     code = "import sys, alertcb; alertcb.Notifier; print(sorted(m for m in sys.modules if m.startswith('alertcb.channels.')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['alertcb.channels.base', 'alertcb.channels.console']"
+
+
+def test_chat_service_budgets() -> None:
+    """The documented per-service budgets (SERVICES-2.md) the dispatcher's bucket uses."""
+    budgets = {cls.type: (cls.default_rate_limit_per_min, cls.default_burst) for cls in (DingTalk, Feishu, Lark, Teams, Discord, Telegram)}
+    assert {"dingtalk": (20, 1), "feishu": (100, 5), "lark": (100, 5), "teams": (60, 4), "discord": (30, 5), "telegram": (20, 3)} == budgets
+
+
+def test_toml_and_environment_build_the_chat_channels() -> None:
+    """TOML `type = "dingtalk"` etc. and ALERTCB_<TYPE>_<FIELD> both build them; secrets stay masked."""
+    from alertcb.config import config_from_env
+
+    config = parse_config(
+        {
+            "channels": {
+                "dt": {"type": "dingtalk", "access_token": "tok-1234567890", "secret": "SECabc123", "at_mobiles": ["138"], "at_all_on_critical": True},
+                "fs": {"type": "feishu", "webhook_url": "https://open.feishu.cn/open-apis/bot/v2/hook/abc-123-def", "keyword": "alertcb"},
+                "lk": {"type": "lark", "webhook_url": "https://open.larksuite.com/open-apis/bot/v2/hook/abc-123-def"},
+                "ms": {"type": "teams", "webhook_url": "https://x.logic.azure.com/workflows/1/invoke?sv=1.0&sig=abcdefgh123"},
+                "dc": {"type": "discord", "webhook_url": "https://discord.com/api/webhooks/1/abcdefghijklmnop1234", "mention_user_ids": ["42"]},
+                "tg": {"type": "telegram", "bot_token": "123456:" + "A" * 30, "chat_id": -1001234},
+                "ap": {"type": "apprise", "urls": ["jsons://hooks.example.com/alertcb"], "max_attempts": 5},
+            }
+        }
+    )
+    described = json.dumps(config.describe())
+    assert "tok-1234567890" not in described and "abcdefgh123" not in described and "A" * 30 not in described
+    assert {"dingtalk", "feishu", "lark", "teams", "discord", "telegram", "apprise"} == {c.type for c in config.channels}
+    env = {
+        "ALERTCB_DINGTALK_WEBHOOK_URL": "https://oapi.dingtalk.com/robot/send?access_token=tok-1234567890",
+        "ALERTCB_DINGTALK_AT_ALL_ON_CRITICAL": "true",
+        "ALERTCB_TELEGRAM_BOT_TOKEN": "123456:" + "B" * 30,
+        "ALERTCB_TELEGRAM_CHAT_ID": "-100777",
+        "ALERTCB_APPRISE_URLS": "jsons://a.example.com/x,jsons://b.example.com/y",
+        "ALERTCB_DISCORD_MENTION_USER_IDS": "1,2",
+    }
+    with pytest.raises(ConfigError) as info:
+        config_from_env(env)
+    assert "ALERTCB_DISCORD_WEBHOOK_URL" == info.value.field
+    del env["ALERTCB_DISCORD_MENTION_USER_IDS"]
+    built = {c.type: c for c in config_from_env(env).channels}
+    assert built["dingtalk"].at_all_on_critical is True  # type: ignore[attr-defined]
+    assert "-100777" == built["telegram"].chat_id  # type: ignore[attr-defined]
+    assert 2 == len(built["apprise"].describe()["urls"])

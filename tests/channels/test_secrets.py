@@ -11,7 +11,21 @@ from typing import Any
 
 import pytest
 
-from alertcb.channels import Alertmanager, Email, PagerDuty, Slack, Webhook, WeCom
+from alertcb.channels import (
+    Alertmanager,
+    Apprise,
+    DingTalk,
+    Discord,
+    Email,
+    Feishu,
+    Lark,
+    PagerDuty,
+    Slack,
+    Teams,
+    Telegram,
+    Webhook,
+    WeCom,
+)
 from alertcb.channels.base import Channel
 from alertcb.errors import ConfigError
 from alertcb.notification import Attachment
@@ -49,6 +63,13 @@ def _channels(url: Callable[[str], str]) -> list[Channel]:
         PagerDuty(routing_key=PD_ROUTING_KEY, url=url("pagerduty")),
         Webhook(url=url("webhook") + f"?token={CANARY}-tok", headers={"Authorization": f"Bearer {CANARY}-bearer"}, secret=f"{CANARY}-hmac"),
         Alertmanager(urls=[url("alertmanager").replace("http://", f"http://user:{CANARY}-basic@")]),
+        DingTalk(webhook_url=url("dingtalk") + f"?access_token={CANARY}-dt", secret=f"SEC{CANARY}-sign"),
+        Feishu(webhook_url=url("feishu"), secret=f"{CANARY}-fs"),
+        Lark(webhook_url=url("lark"), secret=f"{CANARY}-lark"),
+        Teams(webhook_url=url("teams") + f"?api-version=1&sv=1.0&sig={CANARY}-sig"),
+        Discord(webhook_url=url("discord")),
+        Telegram(bot_token=f"123456789:{CANARY}TelegramTok", chat_id="-100", api_url=url("telegram").split("/telegram/")[0]),
+        Apprise(urls=[url("apprise").replace("http", "json", 1), url("apprise2").replace("http", "form", 1).replace("//", f"//u:{CANARY}-pw@", 1)]),
     ]
 
 
@@ -134,6 +155,14 @@ def test_smtp_failures_are_clean(tmp_path: Path, caplog: pytest.LogCaptureFixtur
         lambda: Webhook(url=f"http://remote.example.com/{CANARY}"),
         lambda: Webhook(url="https://x.example.com", headers={"X-Token": f"{CANARY}\r\nX: y"}),
         lambda: Alertmanager(urls=[f"http://am.example.com/{CANARY}"]),
+        lambda: DingTalk(webhook_url=f"http://oapi.example.com/robot/send?access_token={CANARY}"),
+        lambda: DingTalk(access_token=f"{CANARY}-tok", secret=42),  # type: ignore[arg-type]
+        lambda: Feishu(webhook_url=f"ftp://open.example.com/hook/{CANARY}"),
+        lambda: Teams(webhook_url=f"https://x.example.com:bad/{CANARY}?sig={CANARY}"),
+        lambda: Discord(webhook_url=f"http://discord.example.com/api/webhooks/1/{CANARY}"),
+        lambda: Telegram(bot_token=f"{CANARY}-not-a-token", chat_id="1"),
+        lambda: Apprise(urls=[f"json://hooks.example.com/{CANARY}"]),
+        lambda: Apprise(urls=[f"unknownscheme://{CANARY}"]),
         lambda: Email(host="h.example.com", sender="a@example.com", to=["b@example.com"], password=f"{CANARY}-pw"),
     ],
 )
@@ -149,3 +178,30 @@ def test_third_party_loggers_do_not_leak_webhook_urls(wecom_server: WeComStandIn
     with caplog.at_level(logging.DEBUG):
         send_once(WeCom(key=WECOM_KEY, webhook_url=wecom_server.url), make_notification())
     _assert_clean(*(r.getMessage() for r in caplog.records))
+
+
+def test_run_dir_outbox_and_stats_of_failing_chat_channels_are_clean(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Through the Notifier, failing deliveries to every new chat channel leave no canary in
+    the run directory, the outbox, stats() or the logs."""
+    from alertcb.notifier import Notifier
+
+    server = StandIn()
+    server.start()
+    server.fail_for(60, _echo)
+    try:
+        channels = [c for c in _channels(lambda kind: f"{server.base_url}/{kind}/{CANARY}-path")
+                    if c.type in ("dingtalk", "feishu", "lark", "teams", "discord", "telegram", "apprise")]
+        with caplog.at_level(logging.DEBUG):
+            notifier = Notifier(channels=channels, run_name="exp42", run_dir=tmp_path, group_wait_s=0.0,
+                                retry_base_s=0.05, retry_max_s=0.1, deadline_s=1.0, attempt_timeout_s=0.5)
+            notifier.emit(notifier.event("custom", "loss is NaN", "details", severity="critical"))
+            notifier.flush(3.0)
+            stats = json.dumps(notifier.stats(), default=str)
+            notifier.close(1.0)
+    finally:
+        server.stop()
+    _assert_clean(stats, *(r.getMessage() for r in caplog.records))
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written
+    for path in written:
+        assert CANARY.encode() not in path.read_bytes(), path

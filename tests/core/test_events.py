@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -89,3 +91,48 @@ def test_every_kind_renders_with_hostile_text(tmp_path: Path) -> None:
         assert "\x00" not in text and "\x1b" not in text
         text.encode("utf-8")  # valid UTF-8: lone surrogates were replaced
     assert (tmp_path / "script" / "events.jsonl").exists()  # a safe folder name
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"details": {"why": "bad \ud800 value"}},
+        {"details": {"bad\udfff key": 1.0}},
+        {"details": {"nested": [{"k\ud800": ("x\ud800", 2)}]}},
+        {"metrics": {"loss\ud800": 1.5}},
+        {"title": "t\ud800", "message": "m\udc00"},
+        {"run": RunInfo(name="r\ud800", worker="w\ud800", job="j\ud800", labels={"l\ud800": "v\ud800"})},
+    ],
+    ids=["detail-value", "detail-key", "nested", "metric-name", "title-message", "run-labels"],
+)
+def test_lone_surrogates_are_replaced_at_construction(fields: dict[str, Any]) -> None:
+    """Issue 13 #3: every string entering an Event is valid UTF-8, so any encoder downstream works."""
+    event = Event(kind="custom", **{"title": "t", **fields})
+    json.dumps(event.to_dict()).encode("utf-8")
+    json.dumps(event.to_dict(), ensure_ascii=False).encode("utf-8")
+    strings: list[str] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, str):
+            strings.append(value)
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                collect(k)
+                collect(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                collect(v)
+
+    collect([event.title, event.message, dict(event.metrics), dict(event.details), event.fingerprint])
+    if event.run is not None:
+        collect([event.run.name, event.run.worker, event.run.job, dict(event.run.labels)])
+    for text in strings:
+        text.encode("utf-8")  # raises on a lone surrogate
+    assert any("\ufffd" in s for s in strings)
+    assert Event.from_dict(json.loads(json.dumps(event.to_dict()))).to_dict() == event.to_dict()
+
+
+def test_valid_surrogate_pairs_and_structure_are_kept() -> None:
+    """Emoji (valid pairs) survive; tuples stay tuples; numbers are untouched."""
+    event = Event(kind="custom", title="🔥", details={"t": (1, 2.5, None), "e": "ok 🔥"})
+    assert ("🔥", (1, 2.5, None), "ok 🔥") == (event.title, event.details["t"], event.details["e"])

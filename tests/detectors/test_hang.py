@@ -149,7 +149,7 @@ def test_scheduler_job_fires_while_the_thread_is_stuck(
     stuck_thread: tuple[HangMonitor, threading.Thread],
 ) -> None:
     """An APScheduler interval job emits the alert while the training thread is still blocked."""
-    from apscheduler.schedulers.background import BackgroundScheduler
+    from alertcb.scheduling import Scheduler
 
     monitor, thread = stuck_thread
     got: list[Event] = []
@@ -159,14 +159,13 @@ def test_scheduler_job_fires_while_the_thread_is_stuck(
         got.append(event)
         arrived.set()
 
-    scheduler = BackgroundScheduler(daemon=True)
-    scheduler.start()
+    scheduler = Scheduler()
     try:
         schedule_hang_check(scheduler, monitor, emit, interval_s=0.05)
         assert arrived.wait(5)
         assert thread.is_alive()
     finally:
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown()
     assert "training hung" == got[0].title
 
 

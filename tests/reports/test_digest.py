@@ -19,15 +19,14 @@ from .helpers import FakeNotifier, make_tracker, simulate
 
 @pytest.fixture
 def notifier() -> Iterator[FakeNotifier]:
-    from apscheduler.schedulers.background import BackgroundScheduler
+    from alertcb.scheduling import Scheduler
 
     fake = FakeNotifier()
-    fake.scheduler = BackgroundScheduler(daemon=True)
-    fake.scheduler.start()
+    fake.scheduler = Scheduler()
     try:
         yield fake
     finally:
-        fake.scheduler.shutdown(wait=False)
+        fake.scheduler.shutdown()
 
 
 @pytest.mark.parametrize(
@@ -66,8 +65,8 @@ def test_job_is_coalesced_and_never_queues(notifier: FakeNotifier) -> None:
     tracker, _ = make_tracker(notifier)
     digest = ProgressDigest(notifier, every="30m", tracker=tracker)
     [job] = notifier.scheduler.get_jobs()
-    assert (True, 1, 1800) == (job.coalesce, job.max_instances, job.misfire_grace_time)
-    assert 1800 == job.trigger.interval.total_seconds()
+    assert (True, 1, 1800) == (job.coalesce, job.max_instances, job.misfire_grace_s)
+    assert 1800 == job.interval_s
     digest.cancel()
     digest.cancel()
     assert [] == notifier.scheduler.get_jobs()
