@@ -21,7 +21,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 
-from alertcb.detectors import defaults as D
+import alertcb.detectors.defaults as D
 from alertcb.detectors.base import Detector, check_name, fmt
 from alertcb.detectors.defaults import human_epoch
 from alertcb.detectors.plateau import MODES, infer_mode

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from math import isfinite, log
 from typing import Any
 
-from alertcb.detectors import defaults as D
+import alertcb.detectors.defaults as D
 from alertcb.detectors.base import Detector, fmt, fmt_ratio, fmt_step
 from alertcb.errors import ConfigError
 from alertcb.events import RESOLVED, Event, RunInfo, Severity

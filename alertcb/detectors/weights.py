@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from alertcb.detectors import defaults as D
+import alertcb.detectors.defaults as D
 from alertcb.validate import check_number
 
 _MEASURE = 3  # checks timed after the first (which includes tracing/compilation)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alertcb.detectors import defaults as D
+import alertcb.detectors.defaults as D
 from alertcb.detectors.epoch import OverfittingDetector, ValAnomalyDetector
 from alertcb.keras._preset import Preset
 

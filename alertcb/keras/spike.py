@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alertcb.detectors import defaults as D
+import alertcb.detectors.defaults as D
 from alertcb.detectors.divergence import DivergenceDetector
 from alertcb.detectors.spike import SpikeDetector
 from alertcb.errors import ConfigError
