@@ -21,6 +21,7 @@ from alertcb.channels.base import (
     check_url,
     classify_http,
     post_json,
+    render_digest,
 )
 from alertcb.filters import ELLIPSIS, strip_control
 from alertcb.redact import Secret, redact_url
@@ -74,6 +75,11 @@ class Slack(Channel):
 
     def build_payload(self, notification: Notification, ctx: SendContext) -> dict[str, Any]:
         """The JSON body: ``text`` fallback, a header block and section blocks."""
+        if notification.digest:  # name as many incidents as fit the block limits, count the rest
+            header = render_line(ctx.render("slack/digest.header.txt.j2", notification))
+            fallback = strip_control(ctx.render("slack/digest.fallback.txt.j2", notification)).strip()
+            body = render_digest(ctx, "slack/digest.mrkdwn.j2", notification, lambda t: section_count(t) < MAX_BLOCKS)
+            return build_payload(header, body, fallback or header)
         header = render_line(c.render_part(ctx, "slack", notification, "header.txt.j2"))
         body = c.render_part(ctx, "slack", notification, "mrkdwn.j2")
         fallback = strip_control(c.render_part(ctx, "slack", notification, "fallback.txt.j2")).strip()
@@ -188,6 +194,11 @@ def pieces(paragraph: str, limit: int = MAX_SECTION_CHARS) -> list[str]:
             open_fence = False
         out.append(cut(chunk, limit))
     return out
+
+
+def section_count(mrkdwn: str) -> int:
+    """How many section blocks ``mrkdwn`` becomes."""
+    return sum(1 for para in paragraphs(mrkdwn) for p in pieces(para) if p.strip())
 
 
 def build_payload(header: str, mrkdwn: str, fallback: str) -> dict[str, Any]:

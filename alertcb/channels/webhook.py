@@ -16,7 +16,15 @@ import time
 from typing import Any, ClassVar
 
 from alertcb.channels import _http as c
-from alertcb.channels.base import Channel, Notification, Outcome, SendContext, check_url, classify_http
+from alertcb.channels.base import (
+    Channel,
+    Notification,
+    Outcome,
+    SendContext,
+    check_url,
+    classify_http,
+    render_digest,
+)
 from alertcb.errors import ConfigError
 from alertcb.redact import MASK, Secret, redact_url, scrub
 
@@ -80,7 +88,14 @@ class Webhook(Channel):
             "events": [event.to_dict() for event in notification.events],
             "suppressed": notification.suppressed,
             "digest": notification.digest,
-            "text": c.render_part(ctx, "webhook", notification, "txt.j2"),
+            "unnamed": notification.unnamed,
+            "late_by_s": notification.late_by_s,
+            "recovered": notification.recovered,
+            "text": (
+                render_digest(ctx, "webhook/digest.txt.j2", notification, lambda text: True)
+                if notification.digest  # the JSON carries every event: all are named
+                else c.render_part(ctx, "webhook", notification, "txt.j2")
+            ),
             "attachments": [
                 {"filename": a.filename, "content_type": a.content_type, "size": len(a.data), "content_id": a.content_id}
                 for a in notification.attachments

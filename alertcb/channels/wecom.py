@@ -22,6 +22,7 @@ from alertcb.channels.base import (
     check_url,
     classify_http,
     post_json,
+    render_digest,
 )
 from alertcb.errors import ConfigError
 from alertcb.events import Severity
@@ -138,7 +139,13 @@ class WeCom(Channel):
         """The JSON body of the text/markdown message."""
         users, mobiles = self.mentions(notification)
         msgtype = "text" if users or mobiles else self.msgtype
-        text = c.render_part(ctx, "wecom", notification, TEMPLATE_PART[msgtype])
+        if notification.digest:  # name as many incidents as fit the byte limit, count the rest
+            limit = MAX_BYTES[msgtype]
+            text = render_digest(
+                ctx, f"wecom/digest.{TEMPLATE_PART[msgtype]}", notification, lambda t: len(t.encode("utf-8")) <= limit
+            )
+        else:
+            text = c.render_part(ctx, "wecom", notification, TEMPLATE_PART[msgtype])
         content = truncate_bytes(text, MAX_BYTES[msgtype]) or truncate_bytes(notification.event.title or "alert", 256)
         if msgtype == "text":
             body: dict[str, Any] = {"content": content}
