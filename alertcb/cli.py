@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+DEFAULT_OUTBOX = "alertcb-runs/outbox.sqlite3"
+
 
 def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
@@ -91,7 +93,9 @@ def cmd_send_test(args: argparse.Namespace) -> int:
 def cmd_outbox(args: argparse.Namespace) -> int:
     from alertcb.delivery.outbox import Outbox
 
-    path = Path(args.path)
+    if args.action == "send":
+        return cmd_outbox_send(args)
+    path = Path(args.path or DEFAULT_OUTBOX)
     if not path.exists():
         _err(f"alertcb: no outbox at {path}")
         return 2
@@ -110,6 +114,49 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     finally:
         box.close()
     return 0
+
+
+def cmd_outbox_send(args: argparse.Namespace) -> int:
+    """Deliver the outbox's pending rows (of dead or closed owners) through the configured channels."""
+    from alertcb.delivery.outbox import Outbox
+    from alertcb.errors import ConfigError
+    from alertcb.notifier import Notifier
+
+    overrides: dict[str, object] = {"run_dir": False, "console": False, "handle_sigterm": False}
+    if args.path:
+        overrides["outbox"] = args.path
+    if args.path and not Path(args.path).exists():
+        _err(f"alertcb: no outbox at {args.path}")
+        return 2
+    try:
+        notifier = _notifier_from(args, **overrides)
+    except ConfigError as exc:
+        _err(f"alertcb: invalid configuration: {exc}")
+        return 2
+    assert isinstance(notifier, Notifier)
+    box = notifier._dispatcher.outbox
+    if box is None or not box.path.exists():
+        notifier.close(0)
+        _err(f"alertcb: no outbox at {box.path if box else '(outbox disabled in the configuration)'}")
+        return 2
+    left = notifier.flush(args.timeout)
+    claimed = box.claimed_ids
+    notifier.close(0)
+    reader = Outbox(box.path)
+    try:
+        states = {r.id: r.state for r in reader.rows(None) if r.id in claimed}
+        others = [r for r in reader.rows() if r.id not in claimed]
+    finally:
+        reader.close()
+    delivered = sum(1 for s in states.values() if s == "delivered")
+    failed = sum(1 for s in states.values() if s == "failed")
+    _out(f"{len(claimed)} row(s) taken over: {delivered} delivered, {failed} failed, "
+         f"{len(claimed) - delivered - failed} still pending")
+    if others:
+        names = sorted({r.destination for r in others})
+        _out(f"{len(others)} other pending row(s) not sent now (held by a running process, or for "
+             f"destinations not configured here: {', '.join(names)})")
+    return 0 if delivered == len(claimed) and not left else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -141,13 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     test.set_defaults(func=cmd_send_test)
 
     box = sub.add_parser("outbox", help="inspect or manage the durable outbox")
-    box.add_argument("action", choices=["list", "retry", "purge"])
-    box.add_argument("--path", default="alertcb-runs/outbox.sqlite3")
+    box.add_argument("action", choices=["list", "retry", "purge", "send"],
+                     help="send: deliver pending rows through the configured channels")
+    box.add_argument("--path", help=f"the outbox (default {DEFAULT_OUTBOX}; send: the configuration's)")
     box.add_argument("--all", action="store_true", help="list: every row; purge: pending rows too")
+    box.add_argument("--config", help="send: TOML file (default: $ALERTCB_CONFIG and ALERTCB_* variables)")
+    box.add_argument("--timeout", type=float, default=60.0, help="send: seconds to wait (default 60)")
     box.set_defaults(func=cmd_outbox)
 
     try:
-        from alertcb.report.artifacts import add_report_parser
+        from alertcb.report.command import add_report_parser
     except ImportError:
         pass
     else:

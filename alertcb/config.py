@@ -48,7 +48,7 @@ _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: ``ALERTCB_*`` variables read elsewhere, not by the configuration loader.
 OTHER_VARIABLES = frozenset({"ALERTCB_CONFIG", "ALERTCB_KERAS"})
 #: Notifier parameters that are not configuration (objects, not values).
-_NOT_CONFIGURABLE = frozenset({"channels"})
+_NOT_CONFIGURABLE = frozenset({"channels", "clock"})
 
 
 def channel_types() -> dict[str, type[Channel]]:

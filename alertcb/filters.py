@@ -166,8 +166,15 @@ def fmt_metrics(metrics: Any, limit: int = 12) -> str:
 
 
 def pluck(epochs: Any, key: str) -> list[Any]:
-    """``[{"metrics": {"loss": 1}}, {"metrics": {}}] | pluck("loss")`` → ``[1, None]``."""
-    return [(row.get("metrics") or {}).get(key) if isinstance(row, dict) else None for row in epochs or ()]
+    """``[{"metrics": {"loss": 1}}, {"metrics": {}}] | pluck("loss")`` → ``[1, None]``.
+
+    Rows are dicts or objects with a ``metrics`` dict (a summary's `EpochRow`).
+    """
+    out: list[Any] = []
+    for row in epochs or ():
+        metrics = row.get("metrics") if isinstance(row, dict) else getattr(row, "metrics", None)
+        out.append(metrics.get(key) if isinstance(metrics, dict) else None)
+    return out
 
 
 #: Mention syntax of the chat services: Slack ``<!here>``/``<!channel>``/``<@U123>``/``<!subteam^S1>``,
@@ -263,28 +270,37 @@ def sparkline(values: Any, width: int = 40) -> str:
     )
 
 
-def epoch_rows(rows: Any, limit: int = 20, best_epoch: Any = None) -> list[dict[str, Any]]:
+def epoch_rows(rows: Any, limit: int = 20, best_epoch: Any = None) -> list[Any]:
     """At most ``limit`` rows of a per-epoch table, keeping the first, the best and the last ones.
 
     Each returned row is a copy with ``omitted`` (how many rows were left out just
-    before it, 0 when none) so templates can print "… 412 epochs …" gaps.
+    before it, 0 when none) so templates can print "… 412 epochs …" gaps. Rows are
+    dicts or a summary's `EpochRow` dataclasses.
     """
-    items = [r for r in list(rows or []) if isinstance(r, dict)]
+    import dataclasses
+
+    def epoch_of(row: Any) -> Any:
+        return row.get("epoch") if isinstance(row, dict) else getattr(row, "epoch", None)
+
+    def with_gap(row: Any, omitted: int) -> Any:
+        return dict(row, omitted=omitted) if isinstance(row, dict) else dataclasses.replace(row, omitted=omitted)
+
+    items = [r for r in list(rows or []) if isinstance(r, dict) or dataclasses.is_dataclass(r)]
     limit = max(1, int(limit))
     if len(items) <= limit:
-        return [dict(r, omitted=0) for r in items]
+        return [with_gap(r, 0) for r in items]
     n = len(items)
     priority: list[int] = [0, n - 1]
-    priority += [i for i, row in enumerate(items) if best_epoch is not None and row.get("epoch") == best_epoch]
+    priority += [i for i, row in enumerate(items) if best_epoch is not None and epoch_of(row) == best_epoch]
     tail = max(1, limit // 2)
     priority += range(n - 1, n - 1 - tail, -1)
     spread = max(1, limit - tail)
     priority += [int(k * (n - tail) / spread) for k in range(1, spread)]
     chosen = sorted(list(dict.fromkeys(i for i in priority if 0 <= i < n))[:limit])
-    out: list[dict[str, Any]] = []
+    out: list[Any] = []
     previous = -1
     for i in chosen:
-        out.append(dict(items[i], omitted=i - previous - 1))
+        out.append(with_gap(items[i], i - previous - 1))
         previous = i
     return out
 

@@ -23,6 +23,8 @@ from alertcb import distributed
 from alertcb._guard import capture_internal_error
 from alertcb.channels.base import Channel
 from alertcb.channels.console import Console
+from alertcb.clock import SYSTEM_CLOCK, Clock
+from alertcb.delivery.codec import pending_message
 from alertcb.delivery.dispatcher import DeliveryPolicy, Dispatcher
 from alertcb.delivery.outbox import Outbox
 from alertcb.delivery.rundir import DEFAULT_ROOT, RunDir, safe_dirname
@@ -74,11 +76,12 @@ class Notifier:
         repeat_interval_s: minimum time between reminders of one open incident.
         flush_timeout_s: how long `close()` (and exit, and SIGTERM) waits for delivery.
         attempt_timeout_s, connect_timeout_s, deadline_s, retry_base_s, retry_max_s,
-        rate_limits, verify_tls: the `DeliveryPolicy`.
+        max_retry_after_s, rate_limits, verify_tls: the `DeliveryPolicy`.
         template_dir: a folder of templates overriding the packaged ones.
         link_url: a link shown in alerts (dashboard).
         handle_sigterm: install a SIGTERM handler that sends an ``interrupted`` alert,
             flushes for ``flush_timeout_s`` and then exits as SIGTERM would.
+        clock: the `alertcb.clock.Clock` for delivery timing (tests pass a `ManualClock`).
 
     Example:
         >>> notifier = alertcb.Notifier(run_name="exp42")
@@ -107,18 +110,20 @@ class Notifier:
         deadline_s: float = 900.0,
         retry_base_s: float = 1.0,
         retry_max_s: float = 60.0,
+        max_retry_after_s: float = 900.0,
         rate_limits: bool = True,
         verify_tls: bool = True,
         template_dir: str | os.PathLike[str] | None = None,
         link_url: str | None = None,
         handle_sigterm: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         if channels is not None and (
             isinstance(channels, (str, bytes, Channel)) or not all(isinstance(c, Channel) for c in channels)
         ):
             raise ConfigError("channels", "expected a list of alertcb.channels.Channel instances")
         opts = check_notifier_options(
-            {k: v for k, v in locals().items() if k not in ("self", "channels", "__class__")}
+            {k: v for k, v in locals().items() if k not in ("self", "channels", "clock", "__class__")}
         )
         group_wait_s, repeat_interval_s, flush_timeout_s = (
             opts["group_wait_s"], opts["repeat_interval_s"], opts["flush_timeout_s"]
@@ -167,6 +172,7 @@ class Notifier:
             deadline_s=opts["deadline_s"],
             retry_base_s=opts["retry_base_s"],
             retry_max_s=opts["retry_max_s"],
+            max_retry_after_s=opts["max_retry_after_s"],
             rate_limits=rate_limits,
             verify_tls=verify_tls,
         )
@@ -181,6 +187,7 @@ class Notifier:
             group_wait_s=group_wait_s,
             repeat_interval_s=repeat_interval_s,
             report_builder=self._build_report,
+            clock=clock or SYSTEM_CLOCK,
         )
         self._listeners: list[Callable[[Event], None]] = []
         self._scheduler = Scheduler()
@@ -205,6 +212,11 @@ class Notifier:
     @property
     def outbox_path(self) -> Path | None:
         return self._dispatcher.outbox_path
+
+    @property
+    def clock(self) -> Clock:
+        """The `alertcb.clock.Clock` delivery runs on (the hang watchdog and the outbox may share it)."""
+        return self._dispatcher.clock
 
     def emit(self, event: Event) -> bool:
         """Hand ``event`` to the dispatcher: O(1), never blocks, never raises.
@@ -267,12 +279,7 @@ class Notifier:
         self._scheduler.shutdown()
         pending = self._dispatcher.close(self.flush_timeout_s if timeout_s is None else timeout_s)
         if pending:
-            where = (
-                f"saved to {self.outbox_path} (re-sent by the next Notifier using it)"
-                if self.outbox_path
-                else "lost (no outbox configured)"
-            )
-            message = f"alertcb: {pending} alert(s) pending at close, {where}"
+            message = pending_message(pending, self._dispatcher.outbox)
             if logger.hasHandlers():
                 logger.warning("%s", message)
             else:  # the user configured no logging: make sure a person sees it
@@ -280,13 +287,24 @@ class Notifier:
         return pending
 
     def stats(self) -> dict[str, Any]:
-        """Delivery figures: ``emitted``, ``processed``, ``dropped`` (by reason), ``pending``,
-        and per destination ``delivered``, ``retried``, ``failed``, ``rate_limited_until``,
-        ``last_error`` (redacted). ``emitted == processed + sum(dropped) + pending``."""
+        """Delivery figures: ``emitted``, ``processed``, ``dropped`` (by reason), ``pending``
+        (``emitted == processed + sum(dropped) + pending``), and per destination:
+
+        - ``enqueued``: notifications queued for it (``recovered`` of them from the outbox);
+        - ``delivered``: messages it accepted (what its receiver got; re-sends in ``resent``);
+        - ``notifications_delivered``: notifications whose content is in a delivered message;
+        - ``incidents_named`` / ``incidents_summarized``: incidents in delivered messages
+          shown by title / only counted in a digest ("+N more not named here");
+        - ``coalesced``: notifications folded into digests (never more than ``enqueued``);
+        - ``failed`` (by reason), ``pending``, ``retried``, ``rate_limited_until``, ``last_error``.
+
+        ``enqueued == notifications_delivered + sum(failed) + pending`` per destination."""
         out = self._dispatcher.counts()
         out["not_sent_by_this_worker"] = self._filtered
         out["suppressed_repeats"] = self._dispatcher.grouper.suppressed_total
         out["destinations"] = self._dispatcher.lane_stats()
+        if self._dispatcher.outbox is not None:
+            out["outbox"] = self._dispatcher.outbox.stats()
         return out
 
     @property

@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alertcb import filters
+from alertcb.alerttext import alert_view, what_to_check
 from alertcb.errors import ConfigError
 from alertcb.notification import Notification
+from alertcb.report.progress import Progress
+from alertcb.report.summary import Summary
 
 if TYPE_CHECKING:
     import jinja2
@@ -71,14 +74,7 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self.env.filters.update(filters.FILTERS)
-        # The summary/progress views live with the summary model (report/summary imports
-        # filters, so filters must not import it back).
-        from alertcb.report.summary import progress_view, summary_view
-
-        self.env.filters.update(summary_view=summary_view, progress_view=progress_view)
-        # Likewise the alert evidence (alerttext imports filters).
-        from alertcb.alerttext import alert_view, what_to_check
-
+        self.env.filters.update(REPORT_FILTERS)
         self.env.filters.update(alert_view=alert_view, what_to_check=what_to_check)
         self.env.globals.update(
             severity_icon=severity_icon,
@@ -98,6 +94,26 @@ class Renderer:
     def render_data(self, template_name: str, data: Mapping[str, Any]) -> str:
         """Render a template with an arbitrary context (reports, digests)."""
         return self.env.get_template(template_name).render(dict(data)).strip("\n")
+
+
+def summary_filter(details: Any) -> Summary:
+    """``details | summary``: a summary event's details as a typed `Summary` (never raises)."""
+    return Summary.from_dict(details)
+
+
+def progress_filter(details: Any) -> Progress:
+    """``details | progress``: a progress event's details as a typed `Progress` (never raises)."""
+    return Progress.from_dict(details)
+
+
+#: The report filters. ``summary_view``/``progress_view`` are the names used before the typed
+#: summary (custom templates may still use them): the same objects.
+REPORT_FILTERS = {
+    "summary": summary_filter,
+    "progress": progress_filter,
+    "summary_view": summary_filter,
+    "progress_view": progress_filter,
+}
 
 
 def severity_icon(severity: Any, status: str = "firing") -> str:

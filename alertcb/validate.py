@@ -154,6 +154,7 @@ _DURATIONS = {
     "deadline_s": False,
     "retry_base_s": False,
     "retry_max_s": False,
+    "max_retry_after_s": False,
 }
 
 

@@ -32,9 +32,11 @@ from bench._common import RESULTS, ROOT, machine, md_table
 #: name -> one-line description, in running order (cheapest first).
 BENCHMARKS = {
     "startup": "whole-process start-up: import alertcb, alertcb --version",
+    "plot_render": "loss-curve picture render time on a background thread; import alertcb stays lazy",
     "emit_latency": "emit() p50/p99/p99.9 with hung channels and a competing thread",
     "storm": "1,000,000 emits of one anomaly: messages, peak RSS, emit p99",
     "delivery": "emit -> webhook latency, throughput with/without outbox, outbox window",
+    "outbox": "outbox burst write (batch vs per-row fallback), emit -> commit window, claim of 10,000 rows",
     "hooks": "per-batch hook cost per callback; weight check vs model size and interval",
     "slow_endpoint": "RemoteMonitor / sync httpx / alertcb against a 2 s endpoint",
     "overhead": "model.fit overhead: none / TerminateOnNaN / alertcb console / alertcb all hung",

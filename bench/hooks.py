@@ -50,12 +50,15 @@ def _weight_check_defaults() -> tuple[int, float]:
     """The weight check's current defaults: (batches, seconds) between checks (0 s if no time floor)."""
     from alertcb.keras import nonfinite
 
-    return (int(nonfinite.DEFAULT_CHECK_WEIGHTS_EVERY),
+    # Since issue 12 the interval comes from a cost budget (no fixed default): 0 means "budget".
+    return (int(getattr(nonfinite, "DEFAULT_CHECK_WEIGHTS_EVERY", 0) or 0),
             float(getattr(nonfinite, "DEFAULT_CHECK_WEIGHTS_MIN_INTERVAL_S", 0.0)))
 
 
 def _default_interval_label() -> str:
     every, floor_s = _weight_check_defaults()
+    if not every:
+        return "weights on the 0.5% cost budget"
     return f"weights every ≥{every} batches" + (f" and ≥{floor_s:g} s" if floor_s else "")
 
 

@@ -67,6 +67,7 @@ class Alertmanager(Channel):
     """
 
     type: ClassVar[str] = "alertmanager"
+    coalesce: ClassVar[bool] = False  # every alert keeps its own labels
     #: Read by the dispatcher: re-send firing incidents this often (seconds).
     resend_interval_s: float = 60.0
 

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 from alertcb.errors import ConfigError, TransportError
 from alertcb.events import KINDS, Event, Severity
-from alertcb.notification import Notification
+from alertcb.notification import Notification, digest_unnamed
 from alertcb.redact import Secret, redact_url, scrub
 
 Verdict = Literal["delivered", "retry", "permanent"]
@@ -62,14 +62,17 @@ class SendContext:
         http: a shared ``httpx.Client`` (connection reuse, timeouts set).
         render: ``render(template_name, notification, **extra) -> str``.
         timeout_s: the per-attempt timeout, for non-HTTP transports (SMTP).
+        named: set by a channel sending a digest: how many of its ``events`` the message
+            names (`render_digest` sets it). Left None, only the headline counts as named.
     """
 
-    __slots__ = ("http", "render", "timeout_s")
+    __slots__ = ("http", "named", "render", "timeout_s")
 
     def __init__(self, http: Any, render: Callable[..., str], timeout_s: float) -> None:
         self.http = http
         self.render = render
         self.timeout_s = timeout_s
+        self.named: int | None = None
 
 
 class Channel:
@@ -87,6 +90,11 @@ class Channel:
     default_rate_limit_per_min: ClassVar[float | None] = None
     #: Short bursts allowed by the bucket.
     default_burst: ClassVar[int] = 5
+    #: Whether the dispatcher may fold several notifications into one digest for this
+    #: destination (only ever when it is rate-limited or failing). False for paging
+    #: destinations (PagerDuty, Alertmanager): every incident must arrive on its own,
+    #: its dedup key is the point.
+    coalesce: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -162,6 +170,53 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def render_digest(
+    ctx: SendContext,
+    template: str,
+    notification: Notification,
+    fits: Callable[[str], bool],
+    **extra: Any,
+) -> str:
+    """Render a digest naming as many of its incidents as ``fits`` allows.
+
+    The template gets ``named`` (the events listed, headline first) and ``unnamed`` (the
+    exact number of distinct incidents it stands for but does not list). The largest
+    ``named`` whose text ``fits`` is found by bisection; ``ctx.named`` is set to it.
+
+    Args:
+        ctx: the send context (its ``render``; ``named`` is set).
+        template: the digest template, e.g. ``"wecom/digest.md.j2"``.
+        notification: a digest (``notification.digest`` is True).
+        fits: whether a rendered text fits the service's limits.
+        **extra: more template variables.
+
+    Returns:
+        The rendered text (with ``named=1`` when nothing fits, for the channel to truncate).
+    """
+    events = notification.events
+
+    def render(k: int) -> str:
+        return ctx.render(
+            template, notification, named=events[:k], unnamed=digest_unnamed(notification, k), **extra
+        )
+
+    low, high = 1, len(events)
+    best = render(high)
+    if fits(best):
+        ctx.named = high
+        return best
+    best, best_k = render(low), low
+    while low < high - 1:  # invariant: ``low`` fits (or is the floor), ``high`` does not
+        mid = (low + high) // 2
+        text = render(mid)
+        if fits(text):
+            low, best, best_k = mid, text, mid
+        else:
+            high = mid
+    ctx.named = best_k
+    return best
 
 
 def check_url(field: str, url: Any, *, allow_insecure_http: bool = False) -> str:

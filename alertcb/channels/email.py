@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from typing import Any, ClassVar, Literal
 
 from alertcb.channels import _http as c
-from alertcb.channels.base import Channel, Notification, Outcome, SendContext, is_loopback
+from alertcb.channels.base import Channel, Notification, Outcome, SendContext, is_loopback, render_digest
 from alertcb.errors import ConfigError
 from alertcb.filters import strip_control, truncate_chars
 from alertcb.redact import Secret, scrub
@@ -99,7 +99,7 @@ class Email(Channel):
 
     def build_message(self, notification: Notification, ctx: SendContext) -> EmailMessage:
         """The message: text and HTML alternatives; images with a content_id inline (cid:)."""
-        subject = " ".join(strip_control(c.render_part(ctx, "email", notification, "subject.txt.j2")).split())
+        subject = " ".join(strip_control(_part(ctx, notification, "subject.txt.j2")).split())
         msg = EmailMessage()  # default policy: CR/LF in a header value raises, no injection
         msg["Subject"] = truncate_chars(subject, MAX_SUBJECT_CHARS) or "alertcb alert"
         msg["From"] = self.sender
@@ -111,8 +111,8 @@ class Email(Channel):
         msg["Message-ID"] = email.utils.make_msgid("alertcb." + notification.id, domain=domain)
         msg["Auto-Submitted"] = "auto-generated"
         msg["X-Alertcb-Id"] = notification.id
-        msg.set_content(c.render_part(ctx, "email", notification, "txt.j2") + "\n")
-        msg.add_alternative(c.render_part(ctx, "email", notification, "html.j2") + "\n", subtype="html")
+        msg.set_content(_part(ctx, notification, "txt.j2") + "\n")
+        msg.add_alternative(_part(ctx, notification, "html.j2") + "\n", subtype="html")
         html_part = msg.get_body(preferencelist=("html",))
         for attachment in notification.attachments:
             maintype, _, subtype = attachment.content_type.partition("/")
@@ -200,6 +200,13 @@ class Email(Channel):
 
     def __repr__(self) -> str:
         return f"Email(name={self.name!r}, host={self.host!r}, port={self.port})"
+
+
+def _part(ctx: SendContext, notification: Notification, part: str) -> str:
+    """``email/<group>.<part>``; a digest names every incident it carries (mail has room)."""
+    if not notification.digest:
+        return c.render_part(ctx, "email", notification, part)
+    return render_digest(ctx, f"email/digest.{part}", notification, lambda text: True)
 
 
 def _address(field: str, value: Any) -> str:

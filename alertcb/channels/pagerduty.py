@@ -1,9 +1,10 @@
 """PagerDuty Events API v2: trigger with a stable dedup_key, resolve with the same key.
 
 The dedup_key is derived from the event fingerprint, so repeats of one incident
-(and retries) fold into one PagerDuty alert, and the resolve closes it. A digest
-becomes one event per incident; re-sending all of them on retry is harmless
-because PagerDuty deduplicates by dedup_key.
+(and retries) fold into one PagerDuty alert, and the resolve closes it. The dispatcher
+never coalesces notifications for PagerDuty (``coalesce = False``): every incident pages.
+Should a digest reach it anyway, it becomes one event per incident (harmless on retry:
+PagerDuty deduplicates by dedup_key).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class PagerDuty(Channel):
 
     type: ClassVar[str] = "pagerduty"
     default_rate_limit_per_min: ClassVar[float | None] = 120
+    coalesce: ClassVar[bool] = False  # every incident pages on its own (dedup_key)
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ from alertcb.channels.base import (
     check_url,
     classify_http,
     post_json,
+    render_digest,
 )
 from alertcb.errors import ConfigError
 from alertcb.events import Severity
@@ -109,10 +110,18 @@ class Slack(Channel):
 
     def build_payload(self, notification: Notification, ctx: SendContext) -> dict[str, Any]:
         """The JSON body: ``text`` fallback, a header block and section blocks."""
-        header = render_line(no_mentions(c.render_part(ctx, "slack", notification, "header.txt.j2")))
-        body = no_mentions(c.render_part(ctx, "slack", notification, "mrkdwn.j2"))
-        fallback = no_mentions(strip_control(c.render_part(ctx, "slack", notification, "fallback.txt.j2")).strip())
-        fallback = fallback or header or no_mentions(notification.event.title or "alertcb alert")
+        if notification.digest:  # name as many incidents as fit the block limits, count the rest
+            header = render_line(no_mentions(ctx.render("slack/digest.header.txt.j2", notification)))
+            fallback = no_mentions(strip_control(ctx.render("slack/digest.fallback.txt.j2", notification)).strip())
+            body = no_mentions(
+                render_digest(ctx, "slack/digest.mrkdwn.j2", notification, lambda t: section_count(t) < MAX_BLOCKS)
+            )
+            fallback = fallback or header
+        else:
+            header = render_line(no_mentions(c.render_part(ctx, "slack", notification, "header.txt.j2")))
+            body = no_mentions(c.render_part(ctx, "slack", notification, "mrkdwn.j2"))
+            fallback = no_mentions(strip_control(c.render_part(ctx, "slack", notification, "fallback.txt.j2")).strip())
+            fallback = fallback or header or no_mentions(notification.event.title or "alertcb alert")
         mentions = self.mentions(notification)
         if mentions:  # added after the rendered text was made inert
             body, fallback = f"{mentions} {body}", f"{mentions} {fallback}"
@@ -242,6 +251,11 @@ def pieces(paragraph: str, limit: int = MAX_SECTION_CHARS) -> list[str]:
             open_fence = False
         out.append(cut(chunk, limit))
     return out
+
+
+def section_count(mrkdwn: str) -> int:
+    """How many section blocks ``mrkdwn`` becomes."""
+    return sum(1 for para in paragraphs(mrkdwn) for p in pieces(para) if p.strip())
 
 
 def build_payload(header: str, mrkdwn: str, fallback: str) -> dict[str, Any]:

@@ -16,7 +16,15 @@ import time
 from typing import Any, ClassVar
 
 from alertcb.channels import _http as c
-from alertcb.channels.base import Channel, Notification, Outcome, SendContext, check_url, classify_http
+from alertcb.channels.base import (
+    Channel,
+    Notification,
+    Outcome,
+    SendContext,
+    check_url,
+    classify_http,
+    render_digest,
+)
 from alertcb.errors import ConfigError
 from alertcb.filters import no_mentions
 from alertcb.redact import MASK, Secret, redact_url, scrub
@@ -81,9 +89,16 @@ class Webhook(Channel):
             "events": [event.to_dict() for event in notification.events],
             "suppressed": notification.suppressed,
             "digest": notification.digest,
+            "unnamed": notification.unnamed,
+            "late_by_s": notification.late_by_s,
+            "recovered": notification.recovered,
             # Receivers often forward "text" to a chat: mention syntax in it is made inert.
             # The events themselves are data and stay exact.
-            "text": no_mentions(c.render_part(ctx, "webhook", notification, "txt.j2")),
+            "text": no_mentions(
+                render_digest(ctx, "webhook/digest.txt.j2", notification, lambda text: True)
+                if notification.digest  # the JSON carries every event: all are named
+                else c.render_part(ctx, "webhook", notification, "txt.j2")
+            ),
             "attachments": [
                 {"filename": a.filename, "content_type": a.content_type, "size": len(a.data), "content_id": a.content_id}
                 for a in notification.attachments

@@ -22,6 +22,7 @@ from alertcb.channels.base import (
     check_url,
     classify_http,
     post_json,
+    render_digest,
 )
 from alertcb.errors import ConfigError
 from alertcb.events import Severity
@@ -151,11 +152,20 @@ class WeCom(Channel):
             self.mention_in_markdown and self.msgtype == "markdown" and users and not mobiles and "@all" not in users
         )
         msgtype = "text" if (users or mobiles) and not inline else self.msgtype
-        # Rendered text (titles, messages, metric names, exceptions) never mentions anyone:
-        # only mentioned_list / mentioned_mobile_list do.
-        text = no_mentions(c.render_part(ctx, "wecom", notification, TEMPLATE_PART[msgtype]))
         tail = "\n" + " ".join(f"<@{user}>" for user in users) if inline else ""
-        content = truncate_bytes(text, MAX_BYTES[msgtype] - len(tail.encode("utf-8"))) or truncate_bytes(
+        limit = MAX_BYTES[msgtype] - len(tail.encode("utf-8"))
+        # Rendered text (titles, messages, metric names, exceptions) never mentions anyone:
+        # only mentioned_list / mentioned_mobile_list (and mention_in_markdown's tail) do.
+        if notification.digest:  # name as many incidents as fit the byte limit, count the rest
+            text = render_digest(
+                ctx,
+                f"wecom/digest.{TEMPLATE_PART[msgtype]}",
+                notification,
+                lambda t: len(no_mentions(t).encode("utf-8")) <= limit,
+            )
+        else:
+            text = c.render_part(ctx, "wecom", notification, TEMPLATE_PART[msgtype])
+        content = truncate_bytes(no_mentions(text), limit) or truncate_bytes(
             no_mentions(notification.event.title or "alert"), 256
         )
         content += tail

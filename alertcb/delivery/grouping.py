@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 
+from alertcb.clock import SYSTEM_CLOCK, Clock
 from alertcb.events import Event, Severity
 from alertcb.notification import Notification
 
@@ -40,11 +41,23 @@ class Grouper:
         group_wait_s: delay before the first message of a non-critical incident.
         repeat_interval_s: minimum time between two messages for one open incident.
         max_incidents: open incidents kept; the oldest is forgotten beyond this.
+        clock: where ``now`` comes from when a call does not pass it.
+
+    Example:
+        >>> clock = ManualClock()  # doctest: +SKIP
+        >>> grouper = Grouper(group_wait_s=5, clock=clock)  # doctest: +SKIP
+        >>> grouper.process(spike); clock.advance(5); grouper.tick()  # doctest: +SKIP
     """
 
     def __init__(
-        self, *, group_wait_s: float = 0.0, repeat_interval_s: float = 3600.0, max_incidents: int = 10_000
+        self,
+        *,
+        group_wait_s: float = 0.0,
+        repeat_interval_s: float = 3600.0,
+        max_incidents: int = 10_000,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self.group_wait_s = group_wait_s
         self.repeat_interval_s = repeat_interval_s
         self.max_incidents = max_incidents
@@ -54,8 +67,10 @@ class Grouper:
         self._waiting: dict[str, Incident] = {}
         self.suppressed_total = 0
 
-    def process(self, event: Event, now: float) -> list[Notification]:
+    def process(self, event: Event, now: float | None = None) -> list[Notification]:
         """Take one event; return the notifications to send now."""
+        if now is None:
+            now = self.clock.monotonic()
         if event.kind in UNGROUPED_KINDS:
             return [Notification(events=(event,))]
         key = event.fingerprint
@@ -93,8 +108,10 @@ class Grouper:
             return [self._remind(incident, now)]
         return []
 
-    def tick(self, now: float, *, force: bool = False) -> list[Notification]:
+    def tick(self, now: float | None = None, *, force: bool = False) -> list[Notification]:
         """Release incidents whose group wait has elapsed (all of them if ``force``)."""
+        if now is None:
+            now = self.clock.monotonic()
         out = []
         for incident in list(self._waiting.values()):
             if not force and incident.due_at > now:

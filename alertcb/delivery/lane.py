@@ -1,149 +1,403 @@
-"""Per-destination delivery state: the policy, a token bucket, queued deliveries, the sender thread.
+"""One destination's delivery: its queue, budget, sender thread, and the logic that uses them.
 
-A `Lane` is touched only by the dispatcher thread, except for the job it hands to its
-sender thread (one attempt at a time). See `alertcb.delivery.dispatcher`.
+A `Lane` owns its state *and* every decision about it: `enqueue` (and coalescing), `pump`
+(hand the sender thread the next due attempts), `settle` (an attempt's outcome: delivered,
+retry with backoff and a bounded ``Retry-After``, or given up), `expire` (the deadline, in
+every state), and the periodic re-sends of destinations that need them (Alertmanager).
+The dispatcher only calls this API, from its own thread; the lane's sender thread runs
+one batch of attempts at a time and reports each outcome through ``report``.
+
+Coalescing is honest: a destination is coalesced only when it must be (``Channel.coalesce``
+is True *and* it is rate-limited or failing); summaries, progress digests, test messages,
+notifications with attachments are never folded, recovered ones only among themselves when
+the rate limit cannot send them one by one before their deadline; a digest keeps every
+incident (see `alertcb.delivery.policy.fold`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
+import logging
 import queue
 import threading
-import time
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
-from alertcb.channels.base import Channel
+from alertcb._guard import capture_internal_error
+from alertcb.channels.base import Channel, Outcome, SendContext, TransportError
+from alertcb.clock import Clock
+from alertcb.delivery.grouping import UNGROUPED_KINDS
+from alertcb.delivery.policy import Delivery, DeliveryPolicy, TokenBucket, fold
 from alertcb.notification import Notification
+from alertcb.redact import scrub
 
+logger = logging.getLogger("alertcb")
 
-@dataclasses.dataclass(frozen=True)
-class DeliveryPolicy:
-    """How hard the dispatcher tries.
+#: Most attempts handed to an unlimited destination's sender at once.
+SEND_BATCH = 16
+#: Queued notifications of a rate-limited or failing destination beyond which the waiting
+#: ones are folded into one digest (keeps memory flat while a destination is down).
+LANE_MAX_QUEUE = 200
+#: Queued notifications beyond which any destination's waiting ones are folded: one that
+#: has this many waiting is not keeping up (a burst of a few hundred never reaches it).
+LANE_HARD_MAX_QUEUE = 1000
+#: How many more times a re-sending destination (Alertmanager) gets each resolve.
+RESOLVE_RESENDS = 3
 
-    Args:
-        attempt_timeout_s: read/write timeout of one attempt (HTTP and SMTP).
-        connect_timeout_s: connect timeout of one attempt.
-        deadline_s: give up on a notification this long after it was queued.
-        retry_base_s: first backoff; doubles per attempt, with full jitter in [50%, 100%].
-        retry_max_s: backoff cap.
-        rate_limits: apply each destination's client-side rate limit.
-        verify_tls: verify TLS certificates (keep it on).
-    """
-
-    attempt_timeout_s: float = 10.0
-    connect_timeout_s: float = 3.0
-    deadline_s: float = 900.0
-    retry_base_s: float = 1.0
-    retry_max_s: float = 60.0
-    rate_limits: bool = True
-    verify_tls: bool = True
-
-
-class TokenBucket:
-    """``rate_per_min`` tokens a minute, at most ``burst`` saved up."""
-
-    def __init__(self, rate_per_min: float, burst: int) -> None:
-        self.rate_per_s = rate_per_min / 60.0
-        self.capacity = float(max(1, burst))
-        self.level = self.capacity
-        self.stamp = time.monotonic()
-
-    def tokens(self, now: float) -> float:
-        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate_per_s)
-        self.stamp = now
-        return self.level
-
-    def take(self, now: float, cost: int = 1) -> None:
-        """Spend ``cost`` tokens (the level may go below zero: later sends wait longer)."""
-        self.tokens(now)
-        self.level -= cost
-
-    def wait_s(self, now: float) -> float:
-        return max(0.0, (1.0 - self.tokens(now)) / self.rate_per_s)
-
-
-@dataclasses.dataclass(slots=True)
-class Delivery:
-    notification: Notification
-    row_ids: list[int]
-    next_at: float
-    deadline: float
-    attempts: int = 0
-    merged: int = 1  # notifications this delivery stands for (digests)
-    resend: bool = False  # a periodic refresh (Alertmanager), not a new notification
+#: ``report(lane, delivery, outcome, named)``; ``delivery is None`` marks the end of a batch.
+Report = Callable[["Lane", "Delivery | None", "Outcome | None", "int | None"], None]
+#: What `settle`/`expire` return for the outbox: (row ids, "delivered"|"failed", error).
+Settled = tuple[list[int], str, str]
 
 
 class Lane:
-    """One destination: its queue, budget and statistics."""
+    """One destination.
 
-    def __init__(self, channel: Channel, policy: DeliveryPolicy) -> None:
+    Args:
+        channel: the destination.
+        policy: the `DeliveryPolicy`.
+        clock: the clock (time and jitter).
+        report: called on the sender thread with each outcome, then once per batch with None.
+    """
+
+    def __init__(self, channel: Channel, policy: DeliveryPolicy, clock: Clock, report: Report) -> None:
         self.channel = channel
         self.name = channel.name
-        self.queue: deque[Delivery] = deque()
+        self.policy = policy
+        self.clock = clock
+        self._report = report
         rate = channel.rate_limit_per_min if policy.rate_limits else None
-        self.bucket = TokenBucket(rate, channel.default_burst) if rate else None
-        self.blocked_until = 0.0
-        self.digestible = bool(getattr(channel, "supports_digest", True))
+        self.bucket = TokenBucket(rate, channel.default_burst, clock.monotonic()) if rate else None
+        self.coalesce = bool(channel.coalesce)
         self.resend_interval_s: float | None = getattr(channel, "resend_interval_s", None)
+        self.queue: deque[Delivery] = deque()
+        self.in_flight: list[Delivery] = []  # handed to the sender thread, not yet settled
+        self.blocked_until = 0.0
+        self.failing = 0  # consecutive failed attempts
+        self._in_flight_since = 0.0
+        self._next_deadline = float("inf")  # a lower bound of the queued deadlines
+        self._fold_check_at = LANE_MAX_QUEUE  # queue length at which folding is tried next
         self.live: dict[str, tuple[Notification, float]] = {}  # fingerprint -> (last sent, when)
         self.live_resolved: dict[str, tuple[Notification, float, int]] = {}  # ... resends left
-        self.delivered = 0
-        self.retried = 0
-        self.coalesced = 0
-        self.enqueued = 0
+        self.counts: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
         self.last_error = ""
-        self.in_flight: list[Delivery] = []  # handed to the sender thread, not yet settled
-        self.jobs: queue.SimpleQueue[Callable[[], None] | None] | None = None
-        self.thread: threading.Thread | None = None
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] | None = None
+        self._thread: threading.Thread | None = None
 
-    def submit(self, job: Callable[[], None]) -> None:
-        """Run ``job`` on this destination's sender thread (started lazily)."""
-        if self.thread is None or self.jobs is None:
-            self.jobs = queue.SimpleQueue()
-            self.thread = threading.Thread(
-                target=_sender_loop, args=(self.jobs,), name=f"alertcb-send-{self.name}", daemon=True
-            )
-            self.thread.start()
-        self.jobs.put(job)
+    # ------------------------------------------------------------------ queueing
+    def enqueue(
+        self, note: Notification, row_id: int, now: float, *, recovered: bool = False, attempts: int = 0
+    ) -> None:
+        """Queue ``note`` (outbox row ``row_id``, 0 for none); fold the waiting ones into a
+        digest when a rate-limited or failing destination holds more than `LANE_MAX_QUEUE`."""
+        deadline = now + self.policy.deadline_s
+        self.queue.append(Delivery(note, [row_id], now, deadline, recovered=recovered, attempts=attempts))
+        self._next_deadline = min(self._next_deadline, deadline)
+        self.counts["enqueued"] += 1
+        if recovered:
+            self.counts["recovered"] += 1
+        size = len(self.queue)
+        if size <= LANE_MAX_QUEUE:
+            self._fold_check_at = LANE_MAX_QUEUE
+        elif size > self._fold_check_at and (
+            size > LANE_HARD_MAX_QUEUE or self.bucket is not None or self.unhealthy(now)
+        ):
+            self._coalesce(now, due_only=False)
+            size = len(self.queue)  # what could not be folded: look again once it doubled (O(n) in all)
+            self._fold_check_at = 2 * size if size > LANE_MAX_QUEUE else LANE_MAX_QUEUE
 
-    def stop(self, timeout_s: float) -> bool:
-        """Stop the sender thread; False if it is stuck in an attempt."""
-        if self.thread is None or self.jobs is None:
-            return True
-        self.jobs.put(None)
-        self.thread.join(timeout_s)
-        return not self.thread.is_alive()
+    def unhealthy(self, now: float) -> bool:
+        """Failing (the last attempt failed) or stalled (an attempt in flight past its timeout)."""
+        stall_s = self.policy.attempt_timeout_s + self.policy.connect_timeout_s
+        return bool(self.failing) or (bool(self.in_flight) and now - self._in_flight_since > stall_s)
 
-    def forget_threads(self) -> None:
+    def pending(self) -> int:
+        """Notifications queued here (a digest counts for what it stands for)."""
+        return sum(d.merged for d in list(self.queue) if not d.resend)  # list(): atomic copy (stats() thread)
+
+    # ------------------------------------------------------------------ sending
+    def pump(self, now: float, make_ctx: Callable[[], SendContext], flushing: bool = False) -> None:
+        """Hand the sender thread the next due attempts (one if rate-limited, else a short
+        batch), unless it is busy, blocked by ``Retry-After`` or out of budget."""
+        if self.in_flight or not self.queue:
+            return
+        head = self.queue[0]
+        if head.next_at > now or self.blocked_until > now:
+            return
+        if self.coalesce and self.failing:
+            self._coalesce(now, due_only=False)  # one message carries the backlog once it answers
+        if self.bucket is not None:
+            tokens = self.bucket.tokens(now)
+            if tokens < 1.0:
+                return
+            if self.coalesce and len(self.queue) > 1 and (tokens < len(self.queue) or flushing):
+                self._coalesce(now, due_only=True)
+            cost = self.channel.messages_per_send(self.queue[0].notification)
+            if tokens < min(cost, self.bucket.capacity):
+                return
+            self.bucket.take(now, cost)
+        batch = [self.queue[0]]
+        if self.bucket is None:  # unlimited: save a thread round trip per notification
+            for i, delivery in enumerate(self.queue):
+                if i == 0:
+                    continue
+                if i >= SEND_BATCH or delivery.next_at > now:
+                    break
+                batch.append(delivery)
+        self.in_flight = batch
+        self._in_flight_since = now
+        ctx = make_ctx()
+        self._submit(lambda: self._send_batch(batch, ctx))
+
+    def batch_done(self) -> None:
+        """The sender finished its batch (every outcome was reported before this)."""
         self.in_flight = []
-        self.jobs = None
-        self.thread = None
 
-    def next_due(self, now: float) -> float | None:
-        if not self.queue or self.in_flight:
+    def _send_batch(self, batch: list[Delivery], ctx: SendContext) -> None:
+        """On the sender thread: attempt in order, stopping at the first failure (nothing more
+        goes to a destination that just asked to wait)."""
+        try:
+            for delivery in batch:
+                ctx.named = None
+                outcome = self._attempt(delivery, ctx)
+                self._report(self, delivery, outcome, ctx.named)
+                if outcome.verdict != "delivered":
+                    break
+        finally:
+            self._report(self, None, None, None)
+
+    def _attempt(self, delivery: Delivery, ctx: SendContext) -> Outcome:
+        """One attempt. Never raises."""
+        try:
+            return self.channel.send(delivery.notification, ctx)
+        except TransportError as exc:
+            return Outcome.retry(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a broken channel must not kill the thread
+            capture_internal_error(f"channel {self.name}", exc)
+            return Outcome.retry(f"channel error {type(exc).__name__}: {scrub(str(exc))}")
+
+    # ------------------------------------------------------------------ outcomes
+    def settle(self, delivery: Delivery, outcome: Outcome, named: int | None, now: float) -> Settled | None:
+        """Apply one attempt's ``outcome``; return the outbox update, if any."""
+        if outcome.verdict == "delivered":
+            self._remove(delivery)
+            self.failing = 0
+            if delivery.resend:
+                self.counts["resent"] += 1
+                return None
+            self._count_delivered(delivery.notification, named)
+            self.counts["notifications_delivered"] += delivery.merged
+            self._remember_live(delivery.notification, now)
+            return (delivery.row_ids, "delivered", "")
+        self.failing += 1
+        self.last_error = outcome.reason
+        if outcome.verdict == "retry" and now < delivery.deadline:
+            delivery.attempts += 1
+            self.counts["retried"] += 1
+            backoff = min(self.policy.retry_max_s, self.policy.retry_base_s * 2 ** (delivery.attempts - 1))
+            delivery.next_at = now + backoff * self.clock.random.uniform(0.5, 1.0)
+            if outcome.retry_after_s is not None:
+                wait = min(max(0.0, outcome.retry_after_s), self.policy.max_retry_after_s)
+                if outcome.retry_after_s > self.policy.max_retry_after_s:
+                    logger.warning(
+                        "alertcb: %s asked to wait %.0f s (Retry-After); waiting %.0f s (max_retry_after_s)",
+                        self.name, outcome.retry_after_s, wait,
+                    )
+                self.blocked_until = max(self.blocked_until, now + wait)
+                delivery.next_at = max(delivery.next_at, self.blocked_until)
+            if delivery.attempts in (1, 5, 20):
+                logger.warning(
+                    "alertcb: delivery to %s failed (%s); retrying (attempt %d)",
+                    self.name, outcome.reason, delivery.attempts,
+                )
             return None
-        due = max(self.queue[0].next_at, self.blocked_until)
-        if self.bucket is not None and due <= now:
-            due = now + self.bucket.wait_s(now)
-        return due
+        why = "permanent" if outcome.verdict == "permanent" else "deadline"
+        return self._give_up(delivery, why, outcome.reason)
 
-    def stats(self, wall_offset: float) -> dict[str, Any]:
-        blocked = self.blocked_until + wall_offset if self.blocked_until > time.monotonic() else None
+    def expire(self, now: float) -> list[Settled]:
+        """Give up the queued (not in-flight) deliveries past their deadline, whatever they wait for."""
+        if now < self._next_deadline:
+            return []
+        busy = {id(d) for d in self.in_flight}
+        late = [d for d in self.queue if d.deadline <= now and id(d) not in busy]
+        out = [s for d in late if (s := self._give_up(d, "deadline", self.last_error or "deadline passed"))]
+        self._next_deadline = min((d.deadline for d in self.queue), default=float("inf"))
+        return out
+
+    def _give_up(self, delivery: Delivery, why: str, reason: str) -> Settled | None:
+        self._remove(delivery)
+        if delivery.resend:
+            return None
+        self.failed[why] += delivery.merged
+        logger.error("alertcb: giving up on a notification to %s (%s): %s", self.name, why, reason)
+        return (delivery.row_ids, "failed", f"{why}: {reason}" if reason else why)
+
+    def _count_delivered(self, note: Notification, named: int | None) -> None:
+        self.counts["delivered"] += 1  # messages the destination accepted
+        if not note.digest:
+            self.counts["incidents_named"] += note.incidents
+            return
+        shown = min(len(note.events), named if named is not None else 1)
+        distinct_shown = len({e.fingerprint for e in note.events[:shown]})
+        self.counts["incidents_named"] += distinct_shown
+        self.counts["incidents_summarized"] += note.incidents - distinct_shown
+
+    def _remove(self, delivery: Delivery) -> None:
+        if self.queue and self.queue[0] is delivery:
+            self.queue.popleft()
+            return
+        for i, d in enumerate(self.queue):
+            if d is delivery:
+                del self.queue[i]
+                return
+
+    # ------------------------------------------------------------------ coalescing
+    def _foldable(self, d: Delivery, busy: set[int], now: float, due_only: bool) -> bool:
+        note = d.notification
+        return (
+            id(d) not in busy
+            and not d.resend
+            and not note.attachments
+            and note.event.kind not in UNGROUPED_KINDS
+            and (not due_only or d.next_at <= now)
+        )
+
+    def _recovered_over_budget(self, recovered: list[Delivery], now: float) -> bool:
+        """Whether a rate-limited destination cannot send ``recovered`` one by one before their
+        deadline (then, and only then, they are folded, among themselves)."""
+        if self.bucket is None or len(recovered) < 2:
+            return False
+        needed_s = len(recovered) / self.bucket.rate_per_s
+        return now + needed_s > min(d.deadline for d in recovered) - 0.2 * self.policy.deadline_s
+
+    def _coalesce(self, now: float, *, due_only: bool) -> None:
+        """Fold the foldable queued notifications into one digest at the place of the first
+        (recovered ones separately, and only when the budget cannot send them one by one);
+        the ones in flight are left alone."""
+        if not self.coalesce:
+            return
+        busy = {id(d) for d in self.in_flight}
+        candidates = [d for d in self.queue if self._foldable(d, busy, now, due_only)]
+        fresh = [d for d in candidates if not d.recovered]
+        recovered = [d for d in candidates if d.recovered]
+        self._fold_group(fresh, now)
+        if self._recovered_over_budget(recovered, now):
+            self._fold_group(recovered, now)
+
+    def _fold_group(self, mergeable: list[Delivery], now: float) -> None:
+        if len(mergeable) < 2:
+            return
+        digest = fold(mergeable, now)
+        self.counts["coalesced"] += sum(d.merged for d in mergeable if not d.notification.digest)
+        merged_ids = {id(d) for d in mergeable}
+        first = next(i for i, d in enumerate(self.queue) if id(d) in merged_ids)
+        keep = [d for d in self.queue if id(d) not in merged_ids]
+        keep.insert(min(first, len(keep)), digest)
+        self.queue.clear()
+        self.queue.extend(keep)
+
+    # ------------------------------------------------------------------ periodic re-send (Alertmanager)
+    def _remember_live(self, note: Notification, now: float) -> None:
+        """Track what a re-sending destination must refresh: firing incidents until they
+        resolve, and each resolve `RESOLVE_RESENDS` more times."""
+        if self.resend_interval_s is None:
+            return
+        for event in note.events:
+            if event.kind in UNGROUPED_KINDS:
+                continue
+            single = Notification(events=(event,))
+            if event.resolved:
+                self.live.pop(event.fingerprint, None)
+                self.live_resolved[event.fingerprint] = (single, now, RESOLVE_RESENDS)
+            else:
+                self.live_resolved.pop(event.fingerprint, None)
+                self.live[event.fingerprint] = (single, now)
+
+    def schedule_resends(self, now: float) -> None:
+        """Queue the refreshes that are due."""
+        interval = self.resend_interval_s
+        if interval is None or not (self.live or self.live_resolved):
+            return
+        queued = {e.fingerprint for d in self.queue for e in d.notification.events}
+        for fingerprint, (note, when) in list(self.live.items()):
+            if now - when >= interval and fingerprint not in queued:
+                self.live[fingerprint] = (note, now)
+                self.queue.append(Delivery(note, [0], now, now + interval, resend=True))
+        for fingerprint, (note, when, left) in list(self.live_resolved.items()):
+            if now - when >= interval and fingerprint not in queued:
+                if left <= 1:
+                    del self.live_resolved[fingerprint]
+                else:
+                    self.live_resolved[fingerprint] = (note, now, left - 1)
+                self.queue.append(Delivery(note, [0], now, now + interval, resend=True))
+
+    # ------------------------------------------------------------------ timing
+    def next_due(self, now: float) -> float | None:
+        """When this lane next has something to do (an attempt, a deadline, a re-send), or None."""
+        times = []
+        if self.queue and not self.in_flight:
+            due = max(self.queue[0].next_at, self.blocked_until)
+            if self.bucket is not None and due <= now:
+                due = now + self.bucket.wait_s(now)
+            times.append(due)
+        if self.queue and self._next_deadline != float("inf"):
+            times.append(self._next_deadline)
+        if self.resend_interval_s is not None:
+            times.extend(w + self.resend_interval_s for _, w in self.live.values())
+            times.extend(w + self.resend_interval_s for _, w, _ in self.live_resolved.values())
+        return min(times) if times else None
+
+    def stats(self) -> dict[str, Any]:
+        """Per-destination figures (see `alertcb.Notifier.stats`)."""
+        now = self.clock.monotonic()
+        blocked = self.blocked_until - now + self.clock.time() if self.blocked_until > now else None
+        c = self.counts
         return {
             "type": self.channel.type,
-            "enqueued": self.enqueued,
-            "delivered": self.delivered,
-            "retried": self.retried,
-            "coalesced": self.coalesced,
+            "enqueued": c["enqueued"],
+            "delivered": c["delivered"],
+            "notifications_delivered": c["notifications_delivered"],
+            "incidents_named": c["incidents_named"],
+            "incidents_summarized": c["incidents_summarized"],
+            "coalesced": c["coalesced"],
+            "recovered": c["recovered"],
+            "resent": c["resent"],
+            "retried": c["retried"],
             "failed": dict(self.failed),
-            "pending": sum(d.merged for d in self.queue),
+            "pending": self.pending(),
             "rate_limited_until": blocked,
             "last_error": self.last_error,
         }
+
+    # ------------------------------------------------------------------ threads
+    def _submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on this destination's sender thread (started lazily)."""
+        if self._thread is None or self._jobs is None:
+            self._jobs = queue.SimpleQueue()
+            self._thread = threading.Thread(
+                target=_sender_loop, args=(self._jobs,), name=f"alertcb-send-{self.name}", daemon=True
+            )
+            self._thread.start()
+        self._jobs.put(job)
+
+    def stop(self, timeout_s: float) -> bool:
+        """Stop the sender thread; False if it is stuck in an attempt."""
+        if self._thread is None or self._jobs is None:
+            return True
+        self._jobs.put(None)
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: forget the parent's queue, re-sends and threads."""
+        self.queue.clear()
+        self.live.clear()
+        self.live_resolved.clear()
+        self.in_flight = []
+        self._jobs = None
+        self._thread = None
+        self._next_deadline = float("inf")
 
 
 def _sender_loop(jobs: queue.SimpleQueue[Callable[[], None] | None]) -> None:
@@ -152,12 +406,3 @@ def _sender_loop(jobs: queue.SimpleQueue[Callable[[], None] | None]) -> None:
         if job is None:
             return
         job()
-
-
-
-def remove_delivery(items: deque[Delivery], delivery: Delivery) -> None:
-    if items and items[0] is delivery:
-        items.popleft()
-    else:
-        with contextlib.suppress(ValueError):
-            items.remove(delivery)

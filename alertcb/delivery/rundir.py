@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from alertcb.events import Event, RunInfo
+from alertcb.events import Event, RunInfo, json_safe, valid_text
 
 logger = logging.getLogger("alertcb")
 
@@ -42,31 +42,56 @@ class RunDir:
         self.path = Path(path)
         self.run = run
         self._file: IO[str] | None = None
-        self.failed = False
+        #: Lines that could not be written (each line is tried on its own); the last reason.
+        self.errors = 0
+        self.last_error = ""
+        self._retry_open_at = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.errors > 0
 
     @property
     def events_path(self) -> Path:
         return self.path / "events.jsonl"
 
     def record(self, event: Event) -> None:
-        if self.failed:
-            return
+        """Append one line for ``event``. Never raises; a line that fails is counted (logged
+        once) and does not stop the lines after it."""
+        try:
+            line = valid_text(json.dumps(event.to_dict(), ensure_ascii=False, allow_nan=False))
+        except (ValueError, TypeError) as exc:
+            try:
+                line = valid_text(json.dumps(json_safe(event.to_dict()), ensure_ascii=False))
+            except Exception:  # noqa: BLE001 - never fail the dispatcher over one event
+                self._error(exc)
+                return
         try:
             if self._file is None:
+                if time.monotonic() < self._retry_open_at:
+                    raise OSError(self.last_error or "cannot open events.jsonl")
+                self._retry_open_at = time.monotonic() + 5.0  # a failed open is retried, not each event
                 self.path.mkdir(parents=True, exist_ok=True)
-                self._write_run_json()
-                self._file = open(self.events_path, "a", encoding="utf-8")
-            self._file.write(json.dumps(event.to_dict(), ensure_ascii=False, allow_nan=False) + "\n")
-        except (OSError, ValueError, TypeError) as exc:
-            self.failed = True
-            logger.warning("alertcb: cannot write the run directory %s: %s", self.path, exc)
+                if not (self.path / "run.json").exists():
+                    self._write_run_json()
+                self._file = open(self.events_path, "a", encoding="utf-8", errors="replace")
+            self._file.write(line + "\n")
+        except (OSError, ValueError, UnicodeError) as exc:
+            self._error(exc)
+
+    def _error(self, exc: BaseException) -> None:
+        self.errors += 1
+        self.last_error = str(exc)[:200]
+        if self.errors == 1:
+            logger.warning("alertcb: cannot write the run directory %s: %s (further errors only counted)",
+                           self.path, exc)
 
     def flush(self) -> None:
         if self._file is not None:
             try:
                 self._file.flush()
-            except OSError:
-                pass
+            except OSError as exc:
+                self._error(exc)
 
     def close(self) -> None:
         if self._file is not None:

@@ -1,11 +1,13 @@
-"""Divergence: the loss level rises far above its best and stays there.
+"""Divergence: the loss level rises far above its baseline and stays there.
 
-A spike is one to a few bad batches; divergence is the *level* of the loss leaving
-its best for good (a learning rate that is too high, a broken schedule, exploding
-weights). The level is the median of the last ``window`` per-batch losses, so single
-spikes do not move it; the alert needs that level to stay above ``factor`` x its best
-for ``patience`` consecutive batches, or to exceed ``factor**2`` x (grows without
-bound) for ``window // 4`` batches.
+A spike is one to a few bad batches; divergence is the *level* of the loss leaving its
+baseline for good (a learning rate growing every step, a broken schedule, exploding
+weights, a level shift). The level is the median of the last ``window`` (5) per-batch
+losses, so single spikes and 1-3 poisoned batches do not move it. The baseline is the
+lowest median of ``baseline_window`` (50) batches seen so far (the loss level before the
+ramp). The alert needs the level to stay above ``factor`` (3) x the baseline for
+``patience`` (5) consecutive batches, or above ``factor**2`` x for 3 — so a loss whose
+level triples is reported well within 20 batches of tripling.
 """
 
 from __future__ import annotations
@@ -17,33 +19,58 @@ from collections.abc import Mapping
 from math import isfinite
 from typing import Any
 
+import alertcb.detectors.defaults as D
 from alertcb.detectors.base import Detector, fmt, fmt_ratio, fmt_step
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
 from alertcb.validate import check_number
 
 TITLE_SUFFIX = "diverging"
+_RESOLVE_STEPS = 5
+
+
+def _median(ordered: list[float]) -> float:
+    n = len(ordered)
+    mid = n >> 1
+    return ordered[mid] if n & 1 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+class _RollingMedian:
+    __slots__ = ("recent", "ordered", "size")
+
+    def __init__(self, size: int) -> None:
+        self.recent: deque[float] = deque()
+        self.ordered: list[float] = []
+        self.size = size
+
+    def push(self, value: float) -> None:
+        self.recent.append(value)
+        insort(self.ordered, value)
+        if len(self.recent) > self.size:
+            del self.ordered[bisect_left(self.ordered, self.recent.popleft())]
 
 
 class DivergenceDetector(Detector):
-    """Fires when the loss level stays far above its best level.
+    """Fires when the loss level stays far above its baseline level.
 
     Args:
         monitor: the metric name used in titles. Defaults to ``"loss"``.
-        factor: how many times above its best the level must be. Defaults to 5.
-        patience: consecutive batches the level must stay there. Defaults to 30.
-        window: batches in the rolling median that defines the level. Defaults to 20.
-        warmup_steps: batches before the best level is tracked. Defaults to 50.
-        floor_fraction: levels are compared after adding this fraction of the
-            first level, so that wobbles of a loss already near zero (1e-6 → 1e-5)
-            do not count as divergence. Defaults to 1e-3.
+        factor: how many times above its baseline the level must be. Defaults to 3.
+        patience: consecutive batches the level must stay there. Defaults to 5.
+        window: batches in the rolling median that defines the level. Defaults to 5.
+        baseline_window: batches in the rolling median whose lowest value is the
+            baseline. Defaults to 50.
+        warmup_steps: batches before the first alert. Defaults to 20.
+        floor_fraction: levels are compared after adding this fraction of the first
+            level, so that wobbles of a loss already near zero (1e-6 → 1e-5) do not
+            count as divergence. Defaults to 1e-3.
         severity: defaults to ``"critical"``.
         run: `RunInfo` put on events.
 
     Example:
-        >>> d = DivergenceDetector(patience=5, warmup_steps=10, window=5)
+        >>> d = DivergenceDetector()
         >>> events = [d.update(i, 1.0 if i < 40 else 100.0) for i in range(80)]
-        >>> [e.title for e in events if e is not None]
-        ['loss diverging']
+        >>> [(e.title, e.step) for e in events if e is not None]
+        [('loss diverging', 44)]
     """
 
     kind = "divergence"
@@ -52,11 +79,12 @@ class DivergenceDetector(Detector):
         self,
         *,
         monitor: str = "loss",
-        factor: float = 5.0,
-        patience: int = 30,
-        window: int = 20,
-        warmup_steps: int = 50,
-        floor_fraction: float = 1e-3,
+        factor: float = D.DIVERGENCE_FACTOR,
+        patience: int = D.DIVERGENCE_PATIENCE,
+        window: int = D.DIVERGENCE_WINDOW,
+        baseline_window: int = D.DIVERGENCE_BASELINE_WINDOW,
+        warmup_steps: int = D.DIVERGENCE_WARMUP_STEPS,
+        floor_fraction: float = D.FLOOR_FRACTION,
         severity: Severity | str = "critical",
         run: RunInfo | None = None,
     ) -> None:
@@ -65,31 +93,29 @@ class DivergenceDetector(Detector):
         self.factor = check_number("factor", factor, minimum=1.0, strict_minimum=True)
         self.patience = check_number("patience", patience, minimum=1, integer=True)
         self.window = check_number("window", window, minimum=1, integer=True)
+        self.baseline_window = check_number("baseline_window", baseline_window, minimum=1, integer=True)
         self.warmup_steps = check_number("warmup_steps", warmup_steps, minimum=0, integer=True)
         self.floor_fraction = check_number("floor_fraction", floor_fraction, minimum=0.0)
         self.title = f"{monitor} {TITLE_SUFFIX}"
         self.reset()
 
     def reset(self) -> None:
-        self._recent: deque[float] = deque()
-        self._sorted: list[float] = []
+        self._level = _RollingMedian(self.window)
+        self._long = _RollingMedian(self.baseline_window)
         self._seen = 0
         self._floor: float | None = None
         self.best: float | None = None
         self.best_step: int | None = None
         self._above = 0
         self._far_above = 0
+        self._normal = 0
         self.active = False
         self._since: int | None = None
 
     @property
     def level(self) -> float | None:
         """The current level: median of the last ``window`` finite values."""
-        n = len(self._sorted)
-        if n == 0:
-            return None
-        mid = n // 2
-        return self._sorted[mid] if n % 2 else 0.5 * (self._sorted[mid - 1] + self._sorted[mid])
+        return _median(self._level.ordered) if self._level.ordered else None
 
     def update(
         self,
@@ -107,54 +133,53 @@ class DivergenceDetector(Detector):
         """
         if not isfinite(value):
             return None
-        recent, ordered = self._recent, self._sorted
-        recent.append(value)
-        insort(ordered, value)
-        n = len(recent)
-        if n > self.window:
-            del ordered[bisect_left(ordered, recent.popleft())]
-            n -= 1
+        self._level.push(value)
         self._seen += batches
-        if n < self.window:
+        if len(self._level.recent) < self.window:
             return None
-        mid = n >> 1
-        level = ordered[mid] if n & 1 else 0.5 * (ordered[mid - 1] + ordered[mid])
+        level = _median(self._level.ordered)
         floor = self._floor
         if floor is None:
             floor = self._floor = abs(level) * self.floor_fraction
-        best = self.best
-        if self._seen <= self.warmup_steps or best is None:
-            if best is None or level < best:
-                self.best, self.best_step = level, step
-            return None
-        if level < best and not self.active:
-            self.best, self.best_step = level, step
-            best = level
-        ratio = (level + floor) / (best + floor) if best + floor > 0 else math.inf
+        if not self.active:
+            self._long.push(value)
+            long_level = _median(self._long.ordered)
+            if self.best is None or long_level < self.best:
+                self.best, self.best_step = long_level, step
+        best = self.best if self.best is not None else level
+        denominator = best + floor
+        if denominator > 0:
+            ratio = (level + floor) / denominator
+        else:  # a zero or negative baseline (log-likelihood objectives): the rise relative to its size
+            ratio = 1.0 + (level - best) / max(abs(best), floor, 1e-12)
         if ratio > self.factor:
             self._above += 1
             self._far_above = self._far_above + 1 if ratio > self.factor**2 else 0
         else:
             self._above = 0
             self._far_above = 0
+        if self._seen <= self.warmup_steps:
+            return None
         metrics = metrics if metrics is not None else {self.monitor: value}
         if not self.active:
-            if self._above >= self.patience or self._far_above >= max(1, self.window // 4):
+            if self._above >= self.patience or self._far_above >= 3:
                 self.active = True
                 self._since = step
+                self._normal = 0
                 return self.make_event(
                     self.title,
                     f"{self.monitor} level {fmt(level)} (median of the last {self.window} batches) at step "
-                    f"{fmt_step(step)} is {fmt_ratio(ratio)} its best {fmt(self.best)} "
-                    f"(step {fmt_step(self.best_step)}) and has stayed above {fmt_ratio(self.factor)} "
-                    f"for {self._above} batches",
+                    f"{fmt_step(step)} is {fmt_ratio(ratio)} its baseline {fmt(best)} (lowest "
+                    f"{self.baseline_window}-batch median, step {fmt_step(self.best_step)}) and has stayed "
+                    f"above {fmt_ratio(self.factor)} for {self._above} batches",
                     epoch=epoch,
                     step=step,
                     metrics=metrics,
                     details={
                         "value": value,
                         "level": level,
-                        "best": self.best,
+                        "baseline": best,
+                        "best": best,
                         "best_step": self.best_step,
                         "ratio": ratio,
                         "factor": self.factor,
@@ -162,17 +187,18 @@ class DivergenceDetector(Detector):
                     },
                 )
             return None
-        if ratio <= math.sqrt(self.factor):
+        self._normal = self._normal + 1 if ratio <= math.sqrt(self.factor) else 0
+        if self._normal >= _RESOLVE_STEPS:
             self.active = False
             self._above = 0
             return self.make_event(
                 self.title,
-                f"{self.monitor} level {fmt(level)} at step {fmt_step(step)} is back near its best "
-                f"{fmt(self.best)} (diverging since step {fmt_step(self._since)})",
+                f"{self.monitor} level {fmt(level)} at step {fmt_step(step)} is back near its baseline "
+                f"{fmt(best)} (diverging since step {fmt_step(self._since)})",
                 status=RESOLVED,
                 epoch=epoch,
                 step=step,
                 metrics=metrics,
-                details={"value": value, "level": level, "best": self.best, "ratio": ratio},
+                details={"value": value, "level": level, "baseline": best, "best": best, "ratio": ratio},
             )
         return None

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 
 from alertcb.detectors.base import Detector, fmt, fmt_step
+from alertcb.detectors.defaults import human_epoch
 from alertcb.errors import NonFiniteError as NonFiniteError  # re-exported
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
 
@@ -139,7 +140,7 @@ class NonFiniteDetector(Detector):
             title = f"{name} is {_describe(value)}"
             self._incidents[group] = _Incident(title, step)
             others = [f"{k} {_describe(v)}" for k, v in bad.items() if k != name]
-            where = f"at step {fmt_step(step)}" if step is not None else f"at the end of epoch {epoch}"
+            where = f"at step {fmt_step(step)}" if step is not None else f"at the end of epoch {human_epoch(epoch)}"
             message = f"{name} became {_describe(value)} {where}" + (
                 f" (also {', '.join(others)})" if others else ""
             )

@@ -5,7 +5,8 @@ epochs since the last improvement; an improvement is ``current + min_delta < bes
 (mode ``min``) or ``current - min_delta > best`` (mode ``max``); with a ``baseline``,
 ``wait`` is reset only by values that beat both the best and the baseline; nothing is
 counted before ``start_from_epoch``; the stop condition is ``wait >= patience`` on a
-non-improving epoch after the first. One deliberate difference: a NaN (or Inf in the
+non-improving epoch after the first. Messages count epochs from 1 (as Keras prints
+them); ``epoch`` and ``details["best_epoch"]`` stay 0-based. One deliberate difference: a NaN (or Inf in the
 wrong direction) is never an improvement, so it never becomes the best value (Keras 3
 adopts a NaN first value as "best" and then stops after ``patience`` epochs with a
 meaningless message; tf_keras starts from ``best = inf`` and behaves like us).
@@ -18,6 +19,7 @@ import struct
 from collections.abc import Mapping
 
 from alertcb.detectors.base import Detector, check_name, fmt
+from alertcb.detectors.defaults import human_epoch
 from alertcb.errors import ConfigError
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
 from alertcb.validate import check_number
@@ -161,7 +163,7 @@ class PlateauDetector(Detector):
                     self.alerted = False
                     return self.make_event(
                         self._title(),
-                        f"{self.monitor} improved to {fmt(value)} at epoch {epoch} "
+                        f"{self.monitor} improved to {fmt(value)} at epoch {human_epoch(epoch)} "
                         f"(previous best {fmt(previous_best)})",
                         status=RESOLVED,
                         epoch=epoch,
@@ -185,11 +187,11 @@ class PlateauDetector(Detector):
         if self.best is None:
             best = "no finite value yet"
         else:
-            best = f"best {fmt(self.best)} at epoch {self.best_epoch}"
+            best = f"best {fmt(self.best)} at epoch {human_epoch(self.best_epoch)}"
         delta = f" by more than {fmt(self.min_delta)}" if self.min_delta else ""
         message = (
             f"{self.monitor} has not {direction}{delta} for {self.wait} epoch(s): "
-            f"{fmt(value)} at epoch {epoch}, {best}"
+            f"{fmt(value)} at epoch {human_epoch(epoch)}, {best}"
         )
         if self.baseline is not None:
             message += f" (baseline {fmt(self.baseline)})"

@@ -5,22 +5,24 @@ loss, so a 5x batch late in an epoch moves it by ~1% and an early spike keeps it
 for the rest of the epoch. `RunningMeanDecoder` recovers each batch's own loss (or
 each chunk's mean with ``steps_per_execution > 1``).
 
-How a spike is decided (see docs/detection.md for the measurements behind it):
+How a spike is decided (see docs/detection.md for the measurements behind it): a batch
+is a spike when all three hold —
 
-- Work in log space: ``y = log(loss + floor)``, with ``floor`` a small fraction of the
-  first loss level, so that wobbles of a loss that is already near zero are compressed.
-- Baseline from the run's own noise over the last ``window`` batches: the median ``m``
-  and the ``tail_quantile`` (98th percentile) ``q`` of ``y``. ``d = q - m`` is how far
-  an ordinary bad batch of *this* run goes above the median; it is large for heavy-tailed
-  small-batch runs and small for smooth ones.
-- A batch is a spike when ``y > m + sensitivity * d`` and its loss is at least
-  ``min_ratio`` x the median. Values enter the window winsorised at that threshold, and
-  not at all during an incident, so a spike does not teach the baseline that spikes are
-  normal.
-- Two consecutive batches above ``m + persistence_sensitivity * d`` also count
-  (multi-batch faults slightly below the one-batch threshold; one batch of delay).
-- One alert per incident; ``resolved`` after ``resolve_steps`` consecutive batches back
-  to normal: below ``m + d`` (an ordinary bad batch) or below ``min_ratio`` x the median.
+- it is at least ``min_ratio`` (3) x the *level*, the median of the last ``level_window``
+  (20) normal batches;
+- it is above the maximum of the last ``max_window`` (100) normal batches (mini-batch
+  noise that is 3x the median but no higher than the recent maximum is not a spike);
+- it is also far above the run's own noise (10 to ``window`` batches of it) in log space: ``y = log(loss + floor)``, residual ``y - level`` above ``center +
+  sensitivity * spread`` where ``spread`` is the ``tail_quantile`` (98th percentile)
+  residual minus the median residual. This is what keeps heavy-tailed runs quiet.
+
+Two consecutive batches above ``min_ratio`` and the recent max, and above ``center +
+persistence_sensitivity * spread``, also count (multi-batch faults slightly below the
+one-batch threshold; one batch of delay). Alerts are possible from batch
+``warmup_steps`` (20) on: the first two rules need no long noise history. Spikes never
+enter the baselines. One alert per incident; ``resolved`` after ``resolve_steps``
+consecutive normal batches; a loss that stays high for ``2 * window`` batches becomes the
+new level (the divergence detector reports level shifts).
 """
 
 from __future__ import annotations
@@ -32,14 +34,16 @@ from collections.abc import Mapping
 from math import isfinite, log
 from typing import Any
 
+import alertcb.detectors.defaults as D
 from alertcb.detectors.base import Detector, fmt, fmt_ratio, fmt_step
 from alertcb.errors import ConfigError
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
 from alertcb.validate import check_number
 
-DEFAULT_SENSITIVITY = 2.2
-DEFAULT_WINDOW = 300
-DEFAULT_MIN_RATIO = 2.5
+# Kept for callers that imported them from here; defined once in `alertcb.detectors.defaults`.
+DEFAULT_SENSITIVITY = D.SPIKE_SENSITIVITY
+DEFAULT_WINDOW = D.SPIKE_WINDOW
+DEFAULT_MIN_RATIO = D.SPIKE_MIN_RATIO
 
 
 class RunningMeanDecoder:
@@ -122,21 +126,22 @@ class SpikeDetector(Detector):
     Args:
         monitor: name of the metric in titles and messages. Defaults to ``"loss"``.
         sensitivity: threshold as a multiple of the run's own tail spread (lower fires
-            more often). Defaults to 2.0.
+            more often). Defaults to 2.2.
         persistence_sensitivity: threshold for two consecutive high batches. Defaults to
             0.75 x ``sensitivity``; None disables the persistence rule.
         min_ratio: a spike is at least this many times the recent median. Defaults to 3.
-        window: batches in the noise baseline. Defaults to 200.
-        level_window: batches in the rolling median that defines the current level. Defaults to 32.
+        window: batches in the noise baseline. Defaults to 300.
+        level_window: batches in the rolling median that defines the current level. Defaults to 20.
+        max_window: a spike is above the maximum of this many recent batches. Defaults to 100.
         tail_quantile: quantile of the baseline that defines its tail spread. Defaults to 0.98.
-        warmup_steps: batches observed before the first alert. Defaults to 50.
+        warmup_steps: batches observed before the first alert (at least 10). Defaults to 20.
         resolve_steps: consecutive normal batches that resolve an incident. Defaults to 5.
         floor_fraction: ``floor`` = this x the first loss level. Defaults to 1e-3.
         severity: defaults to ``"warning"``.
         run: `RunInfo` put on events.
 
     Example:
-        >>> d = SpikeDetector(warmup_steps=20)
+        >>> d = SpikeDetector()
         >>> events = [d.update(i, 100.0 if i == 60 else 1.0 + 0.1 * (i % 3)) for i in range(70)]
         >>> [(e.step, e.title, e.status) for e in events if e is not None]
         [(60, 'loss spike', 'firing'), (65, 'loss spike', 'resolved')]
@@ -152,11 +157,12 @@ class SpikeDetector(Detector):
         persistence_sensitivity: float | None = -1.0,
         min_ratio: float = DEFAULT_MIN_RATIO,
         window: int = DEFAULT_WINDOW,
-        level_window: int = 32,
-        tail_quantile: float = 0.98,
-        warmup_steps: int = 50,
-        resolve_steps: int = 5,
-        floor_fraction: float = 1e-3,
+        level_window: int = D.SPIKE_LEVEL_WINDOW,
+        max_window: int = D.SPIKE_MAX_WINDOW,
+        tail_quantile: float = D.SPIKE_TAIL_QUANTILE,
+        warmup_steps: int = D.SPIKE_WARMUP_STEPS,
+        resolve_steps: int = D.SPIKE_RESOLVE_STEPS,
+        floor_fraction: float = D.FLOOR_FRACTION,
         severity: Severity | str = "warning",
         run: RunInfo | None = None,
     ) -> None:
@@ -176,6 +182,7 @@ class SpikeDetector(Detector):
         self.min_ratio = check_number("min_ratio", min_ratio, minimum=1.0)
         self.window = check_number("window", window, minimum=10, integer=True)
         self.level_window = check_number("level_window", level_window, minimum=3, integer=True)
+        self.max_window = check_number("max_window", max_window, minimum=1, integer=True)
         self.tail_quantile = check_number("tail_quantile", tail_quantile, minimum=0.5, maximum=1.0)
         self.warmup_steps = check_number("warmup_steps", warmup_steps, minimum=1, integer=True)
         if self.warmup_steps < 10:
@@ -191,6 +198,7 @@ class SpikeDetector(Detector):
         self._level_sorted: list[float] = []
         self._noise_recent: deque[float] = deque()
         self._noise_sorted: list[float] = []
+        self._max_recent: deque[float] = deque(maxlen=self.max_window)
         self._floor: float | None = None
         self._warm: list[float] = []
         self._pending = 0
@@ -245,6 +253,7 @@ class SpikeDetector(Detector):
         if floor is None:
             # The floor (and the first level) come from the first few batches.
             self._warm.append(value)
+            self._max_recent.append(value)
             if len(self._warm) < 10:
                 return None
             self._floor = sorted(abs(v) for v in self._warm)[len(self._warm) // 2] * self.floor_fraction
@@ -259,53 +268,46 @@ class SpikeDetector(Detector):
         residual = y - level
         noise = self._noise_sorted
         n = len(noise)
-        if n < 10:
-            _push(self._noise_recent, noise, residual, self.window)
-            _push(self._level_recent, level_sorted, y, self.level_window)
-            return None
-        center = noise[n >> 1]
-        spread = noise[min(n - 1, int(self.tail_quantile * n))] - center
-        if spread < 1e-6:
-            spread = 1e-6
-        cut = center + self.sensitivity * spread
+        if n >= 10:
+            center = noise[n >> 1]
+            spread = max(noise[min(n - 1, int(self.tail_quantile * n))] - center, 1e-6)
+        else:
+            center, spread = 0.0, 1e-6
         if self._active_since is not None:
             return self._update_active(step, value, y, level, residual, center, spread, epoch, metrics)
-        if self.seen <= self.warmup_steps:
-            _push(self._noise_recent, noise, residual if residual < cut else cut, self.window)
-            _push(self._level_recent, level_sorted, y if y < level + cut else level + cut, self.level_window)
-            return None
         log_min_ratio = self._log_min_ratio
-        fire = residual > cut and residual >= log_min_ratio
-        if not fire:
+        fire = persisted = False
+        if (
+            n >= 10
+            and self.seen > self.warmup_steps
+            and residual >= log_min_ratio
+            and value > max(self._max_recent)
+        ):
+            fire = residual > center + self.sensitivity * spread
             persistence = self.persistence_sensitivity
-            if (
-                persistence is not None
-                and residual > center + persistence * spread
-                and residual >= log_min_ratio
-            ):
+            if not fire and persistence is not None and residual > center + persistence * spread:
                 self._pending += 1
-                fire = self._pending >= 2
-            else:
-                self._pending = 0
-            if not fire:
-                _push(self._noise_recent, noise, residual, self.window)
-                _push(self._level_recent, level_sorted, y, self.level_window)
-                return None
-        persisted = self._pending >= 2
+                fire = persisted = self._pending >= 2
+                if not fire:
+                    return None  # the first of two: kept out of the baselines
         self._pending = 0
+        if not fire:
+            self._learn(value, y, residual)
+            return None
         self._active_since = step
         self._active_steps = 0
         self._normal = 0
         self._peak = value
         median_value = self._untransform(level)
         ratio = value / median_value if median_value > 0 else math.inf
-        threshold = self._untransform(level + max(cut, self._log_min_ratio))
-        typical = self._untransform(level + center + spread)
+        cut = max(center + self.sensitivity * spread, log_min_ratio)
+        threshold = self._untransform(level + cut)
+        recent_max = max(self._max_recent)
         reason = "two batches in a row above" if persisted else "above"
         message = (
-            f"{self.monitor} {fmt(value)} at step {fmt_step(step)} is {fmt_ratio(ratio)} the recent median "
-            f"{fmt(median_value)} ({reason} the spike threshold {fmt(threshold)}; "
-            f"{self.tail_quantile:.0%} of recent batches stay below {fmt(typical)})"
+            f"{self.monitor} {fmt(value)} at step {fmt_step(step)} is {fmt_ratio(ratio)} the median "
+            f"{fmt(median_value)} of the last {len(level_sorted)} batches ({reason} the spike threshold "
+            f"{fmt(threshold)} and the highest of the last {len(self._max_recent)} batches, {fmt(recent_max)})"
         )
         return self.make_event(
             self.title,
@@ -315,14 +317,21 @@ class SpikeDetector(Detector):
             metrics=metrics if metrics is not None else {self.monitor: value},
             details={
                 "value": value,
+                "baseline": median_value,
                 "median": median_value,
                 "ratio": ratio,
                 "threshold": threshold,
-                "typical_high": typical,
+                "recent_max": recent_max,
                 "score": (residual - center) / spread,
                 "persisted": persisted,
             },
         )
+
+    def _learn(self, value: float, y: float, residual: float) -> None:
+        """A normal batch: into the noise, level and max baselines."""
+        _push(self._noise_recent, self._noise_sorted, residual, self.window)
+        _push(self._level_recent, self._level_sorted, y, self.level_window)
+        self._max_recent.append(value)
 
     def _update_active(
         self,
@@ -356,7 +365,9 @@ class SpikeDetector(Detector):
             self._level_sorted.clear()
             self._noise_recent.clear()
             self._noise_sorted.clear()
+            self._max_recent.clear()
             _push(self._level_recent, self._level_sorted, y, self.level_window)
+            self._max_recent.append(value)
             self.seen = 0
         else:
             message = (
@@ -371,5 +382,11 @@ class SpikeDetector(Detector):
             epoch=epoch,
             step=step,
             metrics=metrics if metrics is not None else {self.monitor: value},
-            details={"value": value, "median": median_value, "since_step": since, "peak": self._peak},
+            details={
+                "value": value,
+                "baseline": median_value,
+                "median": median_value,
+                "since_step": since,
+                "peak": self._peak,
+            },
         )

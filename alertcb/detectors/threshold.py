@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 
 from alertcb.detectors.base import Detector, check_name, fmt, fmt_step
+from alertcb.detectors.defaults import human_epoch
 from alertcb.errors import ConfigError
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
 from alertcb.validate import check_number
@@ -91,7 +92,7 @@ class ThresholdDetector(Detector):
         elif self.below is not None and value < self.below:
             side = "below"
         metrics = metrics if metrics is not None else {self.monitor: value}
-        where = f"at step {fmt_step(step)}" if self.level == "batch" else f"at epoch {epoch}"
+        where = f"at step {fmt_step(step)}" if self.level == "batch" else f"at epoch {human_epoch(epoch)}"
         if side is not None:
             self._count += 1
             if self._open is None and self._count >= self.patience:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from alertcb.detectors.hang import (
@@ -13,14 +12,39 @@ from alertcb.detectors.hang import (
     DEFAULT_TIMEOUT_MULTIPLIER,
     DEFAULT_VALIDATION_TIMEOUT_S,
     HangMonitor,
-    schedule_hang_check,
 )
 from alertcb.errors import ConfigError
-from alertcb.keras._base import AlertCallback
+from alertcb.keras._preset import Preset
 from alertcb.validate import check_number
 
 
-class HangWatchdog(AlertCallback):
+def parts(
+    notifier: Any,
+    *,
+    timeout_s: float | None = None,
+    timeout_multiplier: float = DEFAULT_TIMEOUT_MULTIPLIER,
+    min_timeout_s: float = DEFAULT_MIN_TIMEOUT_S,
+    first_step_timeout_s: float = DEFAULT_FIRST_STEP_TIMEOUT_S,
+    validation_timeout_s: float = DEFAULT_VALIDATION_TIMEOUT_S,
+    checkpoint_timeout_s: float = DEFAULT_CHECKPOINT_TIMEOUT_S,
+    interval_s: float = DEFAULT_INTERVAL_S,
+) -> dict[str, Any]:
+    """`Monitor` arguments of `HangWatchdog`."""
+    interval = check_number("interval_s", interval_s, minimum=0, strict_minimum=True)
+    monitor = HangMonitor(
+        timeout_s=timeout_s,
+        timeout_multiplier=timeout_multiplier,
+        min_timeout_s=min_timeout_s,
+        first_step_timeout_s=first_step_timeout_s,
+        validation_timeout_s=validation_timeout_s,
+        checkpoint_timeout_s=checkpoint_timeout_s,
+    )
+    if notifier is not None and not hasattr(notifier, "scheduler"):
+        raise ConfigError("notifier", "expected an alertcb.Notifier (it needs .scheduler for the watchdog job)")
+    return {"hang": monitor, "hang_interval_s": interval}
+
+
+class HangWatchdog(Preset):
     """Alerts when no batch finished for too long — while the training thread is still stuck.
 
     Batch hooks only record a timestamp (O(1)). The check runs every ``interval_s`` on
@@ -60,68 +84,17 @@ class HangWatchdog(AlertCallback):
         interval_s: float = DEFAULT_INTERVAL_S,
         verbose: int = 0,
     ) -> None:
-        super().__init__(notifier, verbose=verbose)
-        self.interval_s = check_number("interval_s", interval_s, minimum=0, strict_minimum=True)
-        self.monitor = HangMonitor(
+        super().__init__(
+            notifier,
+            parts,
             timeout_s=timeout_s,
             timeout_multiplier=timeout_multiplier,
             min_timeout_s=min_timeout_s,
             first_step_timeout_s=first_step_timeout_s,
             validation_timeout_s=validation_timeout_s,
             checkpoint_timeout_s=checkpoint_timeout_s,
-            run=self.run,
+            interval_s=interval_s,
+            verbose=verbose,
         )
-        if not hasattr(notifier, "scheduler"):
-            raise ConfigError(
-                "notifier", "expected an alertcb.Notifier (it needs .scheduler for the watchdog job)"
-            )
-        self._job: Any = None
-
-    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
-        try:
-            with self._lock:
-                self._begin_training()
-                self.monitor.start()
-                if self._job is None:
-                    self._job = schedule_hang_check(
-                        self.notifier.scheduler, self.monitor, self._emit, interval_s=self.interval_s
-                    )
-        except Exception as exc:  # noqa: BLE001
-            self._internal_error("on_train_begin", exc)
-
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            self._begin_epoch(epoch)
-
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            step = self._global_step(batch)
-            epoch = self._epoch
-        self.monitor.beat(step, epoch)
-
-    def on_test_begin(self, logs: Mapping[str, Any] | None = None) -> None:
-        if self._training:
-            self.monitor.phase("validation")
-
-    def on_test_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        if self._training:
-            self.monitor.validation_beat()
-
-    def on_test_end(self, logs: Mapping[str, Any] | None = None) -> None:
-        if self._training:
-            self.monitor.phase("checkpoint")
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        if self._training:
-            self.monitor.phase("checkpoint")
-
-    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
-        try:
-            self._training = False
-            self.monitor.stop()
-            self._emit(self.monitor.check())  # resolves an open hang incident
-            job, self._job = self._job, None
-            if job is not None:
-                job.remove()
-        except Exception as exc:  # noqa: BLE001
-            self._internal_error("on_train_end", exc)
+        self.monitor: HangMonitor = self.engine.hang  # type: ignore[assignment]
+        self.interval_s = self.engine.hang_interval_s

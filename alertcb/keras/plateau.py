@@ -2,45 +2,50 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
 from typing import Any
 
-from alertcb.detectors.plateau import PlateauDetector, infer_mode
-from alertcb.keras._base import AlertCallback
+from alertcb.detectors.plateau import PlateauDetector
 from alertcb.keras._compat import FLAVOUR
+from alertcb.keras._preset import Preset
+from alertcb.keras.engine import keras_direction
 
-logger = logging.getLogger("alertcb")
-
-
-def keras_direction(model: Any, monitor: str) -> str | None:
-    """The direction Keras itself infers for ``mode="auto"``, or None if it cannot.
-
-    Keras 3: ``loss`` is minimised; otherwise the compiled metric of that name says
-    (``_direction``). tf_keras: names ending in ``acc``/``accuracy``/``auc`` are
-    maximised, everything else minimised.
-    """
-    if FLAVOUR == "tf_keras":
-        return "max" if monitor.endswith(("acc", "accuracy", "auc")) else "min"
-    name = monitor.removeprefix("val_")
-    direction = "min" if name == "loss" else None
-    metrics: list[Any] = []
-    for metric in getattr(model, "metrics", None) or []:
-        inner = getattr(metric, "metrics", None)
-        if isinstance(inner, (list, tuple)):
-            metrics.extend(inner)
-    for metric in metrics:
-        if getattr(metric, "name", None) == name and hasattr(metric, "_direction"):
-            direction = "max" if metric._direction == "up" else "min"
-    return direction
+__all__ = ["PlateauAlert", "keras_direction", "parts"]
 
 
-class PlateauAlert(AlertCallback):
+def parts(
+    notifier: Any,
+    monitor: str = "val_loss",
+    min_delta: float = 0.0,
+    patience: int = 0,
+    mode: str = "auto",
+    baseline: float | None = None,
+    start_from_epoch: int = 0,
+    *,
+    stop_training: bool = False,
+    severity: str = "warning",
+) -> dict[str, Any]:
+    """`Monitor` arguments of `PlateauAlert`."""
+    detector = PlateauDetector(
+        monitor,
+        mode=mode,
+        min_delta=min_delta,
+        patience=patience,
+        baseline=baseline,
+        start_from_epoch=start_from_epoch,
+        float32_compare=FLAVOUR == "keras",
+        severity=severity,
+    )
+    return {"plateau": detector, "stop_on_plateau": bool(stop_training)}
+
+
+class PlateauAlert(Preset):
     """Alerts at the epoch at which ``keras.callbacks.EarlyStopping`` would stop training.
 
     Same parameters and the same decision as ``EarlyStopping`` (see
     `alertcb.detectors.PlateauDetector`), except that a NaN never becomes the best
     value. One alert per plateau; a ``resolved`` event if the metric improves again.
+    The alert carries the global step of the epoch's last batch; its text counts epochs
+    from 1, as Keras prints them.
 
     Args:
         notifier: the `alertcb.Notifier`.
@@ -72,63 +77,20 @@ class PlateauAlert(AlertCallback):
         stop_training: bool = False,
         severity: str = "warning",
     ) -> None:
-        super().__init__(notifier, verbose=verbose)
-        self.detector = PlateauDetector(
+        super().__init__(
+            notifier,
+            parts,
             monitor,
-            mode=mode,
-            min_delta=min_delta,
-            patience=patience,
-            baseline=baseline,
-            start_from_epoch=start_from_epoch,
-            float32_compare=FLAVOUR == "keras",
+            min_delta,
+            patience,
+            mode,
+            baseline,
+            start_from_epoch,
+            stop_training=stop_training,
             severity=severity,
-            run=self.run,
+            verbose=verbose,
         )
+        self.detector: PlateauDetector = self.engine.plateau
         self.monitor = monitor
         self.mode = mode
         self.stop_training = bool(stop_training)
-        self._direction_set = mode != "auto"
-        self._warned_missing = False
-
-    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            self._begin_training()
-            self.detector.reset()
-
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            self._begin_epoch(epoch)
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        try:
-            with self._lock:
-                if not self._direction_set:
-                    direction = keras_direction(getattr(self, "model", None), self.monitor)
-                    if direction is None:
-                        direction = infer_mode(self.monitor)
-                        logger.warning(
-                            "alertcb PlateauAlert: cannot tell whether %r should go up or down; assuming "
-                            "mode=%r (pass mode='min' or mode='max')",
-                            self.monitor,
-                            direction,
-                        )
-                    self.detector.set_direction(direction)
-                    self._direction_set = True
-                value = self._value(logs, self.monitor)
-                if value is None:
-                    if not self._warned_missing and logs:
-                        self._warned_missing = True
-                        logger.warning(
-                            "alertcb PlateauAlert: %r is not in the epoch logs (available: %s)",
-                            self.monitor,
-                            ", ".join(sorted(map(str, logs))),
-                        )
-                    return
-                event = self.detector.observe(epoch, value, step=self._last_step, metrics=logs)
-        except Exception as exc:  # noqa: BLE001
-            self._internal_error("on_epoch_end", exc)
-            return
-        if event is not None:
-            self._emit(event)
-            if self.stop_training and not event.resolved:
-                self._stop_training()

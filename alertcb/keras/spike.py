@@ -2,75 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
+import alertcb.detectors.defaults as D
 from alertcb.detectors.divergence import DivergenceDetector
-from alertcb.detectors.spike import DEFAULT_MIN_RATIO, DEFAULT_SENSITIVITY, RunningMeanDecoder, SpikeDetector
+from alertcb.detectors.spike import SpikeDetector
 from alertcb.errors import ConfigError
-from alertcb.keras._base import AlertCallback
+from alertcb.keras._preset import Preset
 
 
-class _PerBatchLossCallback(AlertCallback):
-    """Decodes ``logs[monitor]`` (an epoch running mean) into per-batch values for a detector."""
-
-    detector: Any
-
-    def __init__(self, notifier: Any, *, monitor: str, verbose: int) -> None:
-        super().__init__(notifier, verbose=verbose)
-        if not isinstance(monitor, str) or not monitor or monitor.startswith("val_"):
-            raise ConfigError(
-                "monitor", f"expected a training metric logged every batch such as 'loss', got {monitor!r}"
-            )
-        self.monitor = monitor
-        self._decoder = RunningMeanDecoder()
-
-    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            self._begin_training()
-            self.detector.reset()
-            self._decoder = RunningMeanDecoder(self._steps_per_epoch)
-
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            self._begin_epoch(epoch)
-            self._decoder.reset(self._epoch)
-
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        try:
-            mean = self._value(logs, self.monitor)
-            if mean is None:
-                return
-            with self._lock:
-                step = self._global_step(batch)
-                decoded = self._decoder.decode(batch, mean, self._epoch)
-                if decoded is None:
-                    return
-                event = self.detector.update(
-                    step, decoded[0], epoch=self._epoch, metrics=logs, batches=decoded[1]
-                )
-        except Exception as exc:  # noqa: BLE001
-            self._internal_error("on_train_batch_end", exc)
-            return
-        if event is not None:
-            self._emit(event)
+def _check_monitor(monitor: Any) -> str:
+    if not isinstance(monitor, str) or not monitor or monitor.startswith("val_"):
+        raise ConfigError(
+            "monitor", f"expected a training metric logged every batch such as 'loss', got {monitor!r}"
+        )
+    return monitor
 
 
-class LossSpikeAlert(_PerBatchLossCallback):
+def spike_parts(notifier: Any, *, monitor: str = "loss", **options: Any) -> dict[str, Any]:
+    """`Monitor` arguments of `LossSpikeAlert`: ``options`` are `SpikeDetector` arguments."""
+    return {"monitor": _check_monitor(monitor), "spike": SpikeDetector(monitor=monitor, **options)}
+
+
+def divergence_parts(notifier: Any, *, monitor: str = "loss", **options: Any) -> dict[str, Any]:
+    """`Monitor` arguments of `DivergenceAlert`: ``options`` are `DivergenceDetector` arguments."""
+    return {"monitor": _check_monitor(monitor), "divergence": DivergenceDetector(monitor=monitor, **options)}
+
+
+class LossSpikeAlert(Preset):
     """Alerts once per loss spike (and again, ``resolved``, when the loss is back to normal).
 
     Works on each batch's own loss, recovered from the running means Keras reports
-    (``steps_per_execution > 1``: each chunk's mean). A spike must be far above the
-    run's own recent noise in log space and at least ``min_ratio`` x the recent median;
-    see `alertcb.detectors.SpikeDetector` and docs/detection.md.
+    (``steps_per_execution > 1``: each chunk's mean). A spike is at least ``min_ratio`` x
+    the median of the last 20 batches, above the maximum of the last 100, and far above
+    the run's own noise; alerts are possible from batch 20. See
+    `alertcb.detectors.SpikeDetector` and docs/detection.md.
 
     Args:
         notifier: the `alertcb.Notifier`.
         monitor: a metric logged every batch. Defaults to ``"loss"``.
-        sensitivity: threshold in units of the run's tail spread; lower fires more. Defaults to 2.0.
+        sensitivity: threshold in units of the run's tail spread; lower fires more. Defaults to 2.2.
         min_ratio: minimum ratio to the recent median. Defaults to 3.
-        window: batches in the noise baseline. Defaults to 200.
-        warmup_steps: batches before the first alert. Defaults to 50.
+        window: batches in the noise baseline. Defaults to 300.
+        warmup_steps: batches before the first alert. Defaults to 20.
         resolve_steps: normal batches in a row that resolve a spike. Defaults to 5.
         verbose: 1 also logs alerts. Defaults to 0.
 
@@ -83,35 +57,38 @@ class LossSpikeAlert(_PerBatchLossCallback):
         notifier: Any,
         *,
         monitor: str = "loss",
-        sensitivity: float = DEFAULT_SENSITIVITY,
-        min_ratio: float = DEFAULT_MIN_RATIO,
-        window: int = 200,
-        warmup_steps: int = 50,
-        resolve_steps: int = 5,
+        sensitivity: float = D.SPIKE_SENSITIVITY,
+        min_ratio: float = D.SPIKE_MIN_RATIO,
+        window: int = D.SPIKE_WINDOW,
+        warmup_steps: int = D.SPIKE_WARMUP_STEPS,
+        resolve_steps: int = D.SPIKE_RESOLVE_STEPS,
         verbose: int = 0,
     ) -> None:
-        super().__init__(notifier, monitor=monitor, verbose=verbose)
-        self.detector = SpikeDetector(
+        super().__init__(
+            notifier,
+            spike_parts,
             monitor=monitor,
             sensitivity=sensitivity,
             min_ratio=min_ratio,
             window=window,
             warmup_steps=warmup_steps,
             resolve_steps=resolve_steps,
-            run=self.run,
+            verbose=verbose,
         )
+        self.monitor = monitor
+        self.detector: SpikeDetector = self.engine.spike
 
 
-class DivergenceAlert(_PerBatchLossCallback):
-    """Alerts when the loss level (median of recent batches) stays far above its best.
+class DivergenceAlert(Preset):
+    """Alerts when the loss level (median of the last 5 batches) stays far above its baseline.
 
     Args:
         notifier: the `alertcb.Notifier`.
         monitor: a metric logged every batch. Defaults to ``"loss"``.
-        factor: how many times above its best level. Defaults to 5.
-        patience: batches the level must stay there. Defaults to 30.
-        window: batches in the rolling median. Defaults to 20.
-        warmup_steps: batches before the best level is tracked. Defaults to 50.
+        factor: how many times above its baseline level. Defaults to 3.
+        patience: batches the level must stay there. Defaults to 5.
+        window: batches in the rolling median. Defaults to 5.
+        warmup_steps: batches before the first alert. Defaults to 20.
         verbose: 1 also logs alerts. Defaults to 0.
 
     Example:
@@ -123,18 +100,21 @@ class DivergenceAlert(_PerBatchLossCallback):
         notifier: Any,
         *,
         monitor: str = "loss",
-        factor: float = 5.0,
-        patience: int = 30,
-        window: int = 20,
-        warmup_steps: int = 50,
+        factor: float = D.DIVERGENCE_FACTOR,
+        patience: int = D.DIVERGENCE_PATIENCE,
+        window: int = D.DIVERGENCE_WINDOW,
+        warmup_steps: int = D.DIVERGENCE_WARMUP_STEPS,
         verbose: int = 0,
     ) -> None:
-        super().__init__(notifier, monitor=monitor, verbose=verbose)
-        self.detector = DivergenceDetector(
+        super().__init__(
+            notifier,
+            divergence_parts,
             monitor=monitor,
             factor=factor,
             patience=patience,
             window=window,
             warmup_steps=warmup_steps,
-            run=self.run,
+            verbose=verbose,
         )
+        self.monitor = monitor
+        self.detector: DivergenceDetector = self.engine.divergence

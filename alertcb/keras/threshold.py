@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from alertcb.detectors.threshold import ThresholdDetector
 from alertcb.errors import ConfigError
-from alertcb.keras._base import AlertCallback
+from alertcb.keras._preset import Preset
 
 
-class ThresholdAlert(AlertCallback):
+def parts(
+    notifier: Any,
+    monitor: str = "val_loss",
+    *,
+    above: float | None = None,
+    below: float | None = None,
+    level: str = "epoch",
+    patience: int = 1,
+    severity: str = "warning",
+) -> dict[str, Any]:
+    """`Monitor` arguments of one `ThresholdAlert`."""
+    detector = ThresholdDetector(monitor, above=above, below=below, level=level, patience=patience, severity=severity)
+    if level == "batch" and monitor.startswith("val_"):
+        raise ConfigError("level", f"{monitor!r} is only in epoch logs; use level='epoch'")
+    return {"thresholds": [detector]}
+
+
+class ThresholdAlert(Preset):
     """Alerts when ``monitor`` goes above ``above`` or below ``below``; resolves when back.
+
+    A ``monitor`` missing from the logs (a typo such as ``val_los``) is reported once,
+    as a warning on the ``alertcb`` logger, at the first epoch end that lacks it.
 
     Args:
         notifier: the `alertcb.Notifier`.
@@ -40,47 +59,17 @@ class ThresholdAlert(AlertCallback):
         severity: str = "warning",
         verbose: int = 0,
     ) -> None:
-        super().__init__(notifier, verbose=verbose)
-        self.detector = ThresholdDetector(
-            monitor, above=above, below=below, level=level, patience=patience, severity=severity, run=self.run
+        super().__init__(
+            notifier,
+            parts,
+            monitor,
+            above=above,
+            below=below,
+            level=level,
+            patience=patience,
+            severity=severity,
+            verbose=verbose,
         )
-        if level == "batch" and monitor.startswith("val_"):
-            raise ConfigError("level", f"{monitor!r} is only in epoch logs; use level='epoch'")
+        self.detector: ThresholdDetector = self.engine.thresholds[0]
         self.monitor = monitor
         self.level = level
-
-    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            self._begin_training()
-            self.detector.reset()
-
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            self._begin_epoch(epoch)
-
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        if self.level != "batch":
-            return
-        try:
-            value = self._value(logs, self.monitor)
-            if value is None:
-                return
-            with self._lock:
-                step = self._global_step(batch)
-                event = self.detector.observe(value, step=step, epoch=self._epoch, metrics=logs)
-        except Exception as exc:  # noqa: BLE001
-            self._internal_error("on_train_batch_end", exc)
-            return
-        self._emit(event)
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        if self.level != "epoch":
-            return
-        try:
-            value = self._value(logs, self.monitor)
-            with self._lock:
-                event = self.detector.observe(value, step=self._last_step, epoch=epoch, metrics=logs)
-        except Exception as exc:  # noqa: BLE001
-            self._internal_error("on_epoch_end", exc)
-            return
-        self._emit(event)

@@ -1,5 +1,6 @@
 """The training report: ``report.html`` and ``loss_curve.png`` in the run directory,
-the picture as an attachment for channels, and the ``alertcb report`` command.
+the picture as an attachment for channels; re-rendering a run directory (the ``alertcb
+report`` command itself is `alertcb.report.command`).
 
 `build_report` runs on the dispatcher's thread when it handles a ``summary`` event:
 it draws the loss curve (see `alertcb.report.plot`), writes ``loss_curve.png`` and a
@@ -20,13 +21,12 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import logging
 import os
-import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,45 +44,63 @@ if TYPE_CHECKING:  # keeps jinja2 out of `alertcb --help`
     from alertcb.render import Renderer
 
 
-def build_report(
-    event: Event, renderer: Renderer, run_dir: Path | None, *, backend: str = "auto"
-) -> tuple[Attachment, ...]:
+def build_report(event: Event, renderer: Renderer, run_dir: Path | None) -> tuple[Attachment, ...]:
     """Draw the loss curve and write ``report.html`` + ``loss_curve.png`` for a summary.
 
     Called by the dispatcher thread for every ``summary`` event. File-system errors
-    are logged and skipped (the picture is still returned for the channels).
+    are logged and skipped (the picture is still returned for the channels); a picture
+    that cannot be drawn is logged and left out (the summary goes without it).
 
     Args:
         event: the ``kind="summary"`` event (other kinds give ``()``).
         renderer: renders ``report/report.html.j2``.
         run_dir: the run directory to write into, or None to write nothing.
-        backend: the plot renderer, ``"auto"`` (default), ``"matplotlib"`` or ``"builtin"``.
 
     Returns:
-        ``(Attachment("loss_curve.png", "image/png", png, content_id="loss-curve"),)``.
+        ``(Attachment("loss_curve.png", "image/png", png, content_id="loss-curve"),)``, or
+        ``()`` when the picture could not be drawn.
     """
-    from alertcb.report.plot import loss_curve_png
-
     if event.kind != "summary":
         return ()
-    png = loss_curve_png(event.details, backend=backend)
-    attachment = Attachment(
-        filename=PLOT_FILENAME, content_type="image/png", data=png, content_id=PLOT_CONTENT_ID
+    png = draw_picture(event.details)
+    attachments = (
+        (Attachment(filename=PLOT_FILENAME, content_type="image/png", data=png, content_id=PLOT_CONTENT_ID),)
+        if png
+        else ()
     )
     if run_dir is not None:
         html = renderer.render(
-            FORMATS["html"], Notification(events=(event,)), image_src=data_uri(png), max_rows=100_000
+            FORMATS["html"],
+            Notification(events=(event,)),
+            image_src=data_uri(png) if png else "",
+            max_rows=100_000,
         )
         folder = Path(run_dir)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            _write_atomic(folder / PLOT_FILENAME, png)
+            if png:
+                _write_atomic(folder / PLOT_FILENAME, png)
             _write_atomic(folder / REPORT_FILENAME, html.encode("utf-8"))
         except OSError as exc:
             logger.warning("alertcb: cannot write the report into %s: %s", folder, exc)
         else:
             logger.info("alertcb: training report written to %s", folder / REPORT_FILENAME)
-    return (attachment,)
+    return attachments
+
+
+def draw_picture(details: Any) -> bytes:
+    """The loss-curve PNG, or ``b""`` when matplotlib fails (logged: a broken install costs the
+    picture, never the summary)."""
+    start = time.perf_counter()
+    try:
+        from alertcb.report.plot import loss_curve_png
+
+        png = loss_curve_png(details)
+    except Exception as exc:  # noqa: BLE001 - the summary must go out without its picture
+        logger.warning("alertcb: cannot draw the loss curve (%s: %s)", type(exc).__name__, exc)
+        return b""
+    logger.debug("alertcb: loss curve drawn in %.0f ms", (time.perf_counter() - start) * 1000)
+    return png
 
 
 def data_uri(png: bytes) -> str:
@@ -138,7 +156,7 @@ def load_summary(run_dir: str | os.PathLike[str]) -> Event:
 
 
 def _load_summary(run_dir: Path) -> tuple[Event, bool]:
-    from alertcb.report.tracker import summary_from_events
+    from alertcb.report.replay import summary_from_events
 
     events = read_events(run_dir)
     for event in reversed(events):
@@ -165,7 +183,6 @@ def render_report(
     fmt: str = "html",
     *,
     renderer: Renderer | None = None,
-    backend: str = "auto",
 ) -> str:
     """Re-render the summary of a run directory.
 
@@ -173,14 +190,12 @@ def render_report(
         run_dir: a run directory holding ``events.jsonl``.
         fmt: ``"html"`` (self-contained page), ``"markdown"`` or ``"text"``.
         renderer: the `Renderer` (e.g. with a ``template_dir``); a default one when None.
-        backend: the plot renderer for the HTML picture when ``loss_curve.png`` is absent.
 
     Raises:
         FileNotFoundError: there is no ``events.jsonl`` in ``run_dir``.
         ValueError: an unknown ``fmt``.
     """
     from alertcb.render import Renderer
-    from alertcb.report.plot import loss_curve_png
 
     if fmt not in FORMATS:
         raise ValueError(f"fmt: expected one of {sorted(FORMATS)}, got {fmt!r}")
@@ -191,99 +206,8 @@ def render_report(
     extra: dict[str, Any] = {"max_rows": 100_000}
     if fmt == "html":
         png = picture.read_bytes() if logged and picture.is_file() else b""
-        extra["image_src"] = data_uri(png or loss_curve_png(event.details, backend=backend))
+        png = png or draw_picture(event.details)
+        extra["image_src"] = data_uri(png) if png else ""
     elif fmt == "markdown":
         extra["image_src"] = PLOT_FILENAME if logged and picture.is_file() else ""
     return renderer.render(FORMATS[fmt], Notification(events=(event,)), **extra)
-
-
-# ---------------------------------------------------------------------- CLI
-
-
-def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``alertcb report RUN_DIR [--format ...] [--output FILE] [--send]`` to ``subparsers``."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "report",
-        help="re-render (and optionally re-send) the training summary of a run directory",
-        description="Re-render the training summary from RUN_DIR/events.jsonl. Without a summary "
-        "(training died), a partial summary is rebuilt from the events.",
-    )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. alertcb-runs/exp42")
-    parser.add_argument(
-        "--format", dest="fmt", choices=sorted(FORMATS), default="text", help="output format (default: text)"
-    )
-    parser.add_argument("-o", "--output", help="write to this file instead of stdout")
-    parser.add_argument("--template-dir", help="a folder of templates overriding the packaged ones")
-    parser.add_argument(
-        "--send", action="store_true", help="also send the summary through the configured channels"
-    )
-    parser.add_argument(
-        "--config", help="TOML file for --send (default: $ALERTCB_CONFIG and ALERTCB_* variables)"
-    )
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for --send (default 60)")
-    parser.set_defaults(func=report_command)
-    return parser
-
-
-def report_command(args: argparse.Namespace) -> int:
-    """Run ``alertcb report``. Returns the exit status (0 ok, 1 not delivered, 2 bad input)."""
-    from alertcb.errors import ConfigError
-    from alertcb.render import Renderer
-
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "events.jsonl").is_file():
-        sys.stderr.write(f"alertcb: no events.jsonl in {run_dir}\n")
-        return 2
-    try:
-        renderer = Renderer(getattr(args, "template_dir", None), run_dir=run_dir)
-        text = render_report(run_dir, getattr(args, "fmt", "text"), renderer=renderer)
-    except ConfigError as exc:
-        sys.stderr.write(f"alertcb: {exc}\n")
-        return 2
-    output = getattr(args, "output", None)
-    if output and output != "-":
-        try:
-            Path(output).write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            sys.stderr.write(f"alertcb: cannot write {output}: {exc}\n")
-            return 2
-        sys.stdout.write(f"report written to {output}\n")
-    else:
-        sys.stdout.write(text + "\n")
-    if getattr(args, "send", False):
-        return _send(run_dir, args)
-    return 0
-
-
-def _send(run_dir: Path, args: argparse.Namespace) -> int:
-    from alertcb.errors import ConfigError
-    from alertcb.notifier import Notifier
-
-    event = load_summary(run_dir)
-    overrides: dict[str, Any] = {"run_dir": False, "outbox": False, "group_wait_s": 0.0}
-    if event.run is not None:
-        overrides["run_name"] = event.run.name
-    if getattr(args, "template_dir", None):
-        overrides["template_dir"] = args.template_dir
-    try:
-        if getattr(args, "config", None):
-            notifier = Notifier.from_config(args.config, **overrides)
-        else:
-            notifier = Notifier.from_env(**overrides)
-    except ConfigError as exc:
-        sys.stderr.write(f"alertcb: invalid configuration: {exc}\n")
-        return 2
-    notifier.emit(event)
-    pending = notifier.flush(float(getattr(args, "timeout", 60.0)))
-    stats = notifier.stats()
-    notifier.close(0)
-    failed = 0
-    for name, figures in (stats.get("destinations") or {}).items():
-        if figures.get("delivered"):
-            sys.stderr.write(f"{name}: summary delivered\n")
-        else:
-            failed += 1
-            sys.stderr.write(
-                f"{name}: summary NOT delivered ({figures.get('last_error') or 'still pending'})\n"
-            )
-    return 1 if failed or pending else 0

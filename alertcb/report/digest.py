@@ -1,12 +1,14 @@
 """Progress digests: a short "where is training" message every so often.
 
 `ProgressDigest` adds one interval job to the notifier's `alertcb.scheduling.Scheduler`.
-The job is coalesced (one instance at a time) and its misfire grace is one interval, so after a stall (a suspended laptop, a GIL-bound step)
+Each digest carries the alerts raised and the lifecycle events (early stop, learning-rate
+change, checkpoint) seen since the previous one. The job is coalesced (one instance at a
+time) and its misfire grace is one interval, so after a stall (a suspended laptop, a GIL-bound step)
 at most one digest runs, never a backlog of them.
 
 Example:
     >>> tracker = SummaryTracker(notifier)  # doctest: +SKIP
-    >>> digest = ProgressDigest(notifier, every="1h", tracker=tracker)  # doctest: +SKIP
+    >>> digest = ProgressDigest(notifier, every_s=3600, tracker=tracker)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from alertcb._guard import capture_internal_error
 from alertcb.errors import ConfigError
 from alertcb.events import Event, Severity
 from alertcb.filters import fmt_duration, fmt_metrics
-from alertcb.report.tracker import NOT_ALERTS, SummaryTracker
+from alertcb.report.status import NOT_ALERTS
+from alertcb.report.timeline import LIFECYCLE_KINDS, TimelineEntry
+from alertcb.report.tracker import SummaryTracker
 from alertcb.validate import check_duration
 
 logger = logging.getLogger("alertcb")
@@ -30,43 +34,54 @@ PROGRESS_TITLE = "training progress"
 MIN_INTERVAL_S = 1.0
 
 
-def parse_interval(every: Any) -> float:
+def parse_interval(every: Any, *, field: str = "every") -> float:
     """Seconds from ``"1h"``, ``"30m"``, ``"90s"``, ``"1h30m"``, ``"2d"``, ``"90"`` or a number
     (`alertcb.validate.parse_duration`, the one duration syntax of alertcb).
 
     Raises:
-        ConfigError: naming ``every``, for anything else or an interval under 1 s.
+        ConfigError: naming ``field`` (``every``), for anything else or an interval under 1 s.
     """
-    seconds = check_duration("every", every)
+    seconds = check_duration(field, every)
     if seconds < MIN_INTERVAL_S:
-        raise ConfigError("every", f"expected an interval of at least {MIN_INTERVAL_S:g} s, got {every!r}")
+        raise ConfigError(field, f"expected an interval of at least {MIN_INTERVAL_S:g} s, got {every!r}")
     return float(seconds)
 
 
 class ProgressDigest:
-    """Emits a ``kind="progress"`` event every ``every``: epoch x/y, metrics, ETA, new alerts.
+    """Emits a ``kind="progress"`` event every interval: epoch x/y, metrics, ETA, new alerts and
+    the lifecycle events since the previous digest.
 
     Args:
         notifier: the `Notifier` (its ``scheduler`` runs the job).
-        every: the interval: ``"1h"`` (default), ``"30m"``, ``"90s"``, ``"1h30m"`` or seconds.
+        every_s: the interval in seconds (at least 1), like every other ``*_s`` option.
+        every: the same interval as a duration string: ``"1h"`` (default), ``"30m"``,
+            ``"90s"``, ``"1h30m"`` (or seconds). Give ``every_s`` or ``every``, not both.
         tracker: the run's `SummaryTracker`, the source of progress (epochs, steps,
             metrics, ETA). Without one, digests report only uptime and alerts.
         start: schedule the job now. Defaults to True.
 
     Example:
-        >>> digest = ProgressDigest(notifier, every="30m", tracker=tracker)  # doctest: +SKIP
+        >>> digest = ProgressDigest(notifier, every_s=1800, tracker=tracker)  # doctest: +SKIP
         >>> digest.cancel()  # doctest: +SKIP
     """
 
     def __init__(
         self,
         notifier: Any,
-        every: str | float = "1h",
+        every: str | float | None = None,
         tracker: SummaryTracker | None = None,
         *,
+        every_s: float | None = None,
         start: bool = True,
     ) -> None:
-        self.interval_s = parse_interval(every)
+        if every is not None and every_s is not None:
+            raise ConfigError("every_s", f"give every_s or every, not both (got {every_s!r} and {every!r})")
+        if every_s is not None:
+            if isinstance(every_s, bool) or not isinstance(every_s, (int, float)):
+                raise ConfigError("every_s", f"expected seconds >= {MIN_INTERVAL_S:g} as a number, got {every_s!r}")
+            self.interval_s = parse_interval(every_s, field="every_s")
+        else:
+            self.interval_s = parse_interval("1h" if every is None else every)
         if tracker is not None and not callable(getattr(tracker, "progress", None)):
             raise ConfigError("tracker", f"expected a SummaryTracker (with progress()), got {tracker!r}")
         self.notifier = notifier
@@ -76,6 +91,8 @@ class ProgressDigest:
         self._created = time.monotonic()
         self._seen_by_kind: dict[str, int] = {}
         self._own_by_kind: dict[str, int] = {}
+        self._own_lifecycle: list[TimelineEntry] = []
+        self._timeline_seen = 0
         self._job: Any = None
         if tracker is None:
             add_listener = getattr(notifier, "add_listener", None)
@@ -104,8 +121,13 @@ class ProgressDigest:
                 logger.debug("alertcb: progress digest job already gone: %s", exc)
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, Event) and event.kind not in NOT_ALERTS and not event.resolved:
-            with self._lock:
+        if not isinstance(event, Event) or event.kind in NOT_ALERTS or event.resolved:
+            return
+        with self._lock:
+            if event.kind in LIFECYCLE_KINDS:
+                if len(self._own_lifecycle) < 500:
+                    self._own_lifecycle.append(TimelineEntry.from_event(event))
+            else:
                 self._own_by_kind[event.kind] = self._own_by_kind.get(event.kind, 0) + 1
 
     def _tick(self) -> None:
@@ -121,9 +143,13 @@ class ProgressDigest:
             if not snapshot.get("running"):
                 return None
             by_kind = dict(snapshot.get("alerts_by_kind") or {})
+            with self._lock:
+                count, lifecycle = self.tracker.timeline_since(self._timeline_seen)
+                self._timeline_seen = count
         else:
             with self._lock:
                 by_kind = dict(self._own_by_kind)
+                lifecycle, self._own_lifecycle = self._own_lifecycle, []
             snapshot = {
                 "running": True,
                 "elapsed_s": time.monotonic() - self._created,
@@ -136,6 +162,7 @@ class ProgressDigest:
             self._seen_by_kind = by_kind
         details: dict[str, Any] = dict(snapshot)
         details["alerts_since"] = {"total": sum(since.values()), "by_kind": since}
+        details["lifecycle_since"] = [entry.to_dict() for entry in lifecycle[-50:]]
         details["interval_s"] = self.interval_s
         details["percent"] = _percent(snapshot)
         metrics = snapshot.get("metrics") or {}
@@ -191,4 +218,7 @@ def progress_message(details: dict[str, Any]) -> str:
         parts.append(fmt_metrics(metrics, 6))
     new = details.get("alerts_since", {}).get("total", 0)
     parts.append(f"{new} new alert{'s' if new != 1 else ''}" if new else "no new alerts")
+    lifecycle = details.get("lifecycle_since") or []
+    if lifecycle:
+        parts.append(TimelineEntry.from_dict(lifecycle[-1]).text + (f" (+{len(lifecycle) - 1})" if len(lifecycle) > 1 else ""))
     return " · ".join(parts)

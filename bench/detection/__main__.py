@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.detection.tasks import plan
+from bench.detection.tasks import new_plan, plan
 
 TRACES = Path(__file__).resolve().parent / "traces"
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--traces", type=Path, default=TRACES)
     parser.add_argument("--markdown", type=Path, default=None, help="also write the tables to this file")
     args = parser.parse_args(argv)
-    specs = plan(quick=args.quick)
+    specs = plan(quick=args.quick) + new_plan(quick=args.quick)
     if not args.replay_only:
         missing = [s for s in specs if not (args.traces / f"{s.name}.json").exists()]
         if missing:
@@ -40,9 +40,12 @@ def main(argv: list[str] | None = None) -> int:
             record_all(missing, args.traces, log=lambda line: print(line, file=sys.stderr))
     if args.record_only:
         return 0
-    from bench.detection.replay import report
+    from bench.detection.replay import load, report
+    from bench.detection.spec import spec_report
 
-    text = report(specs, args.traces)
+    traces = [load(args.traces / f"{s.name}.json") for s in specs if (args.traces / f"{s.name}.json").exists()]
+    text = "## Against the spec (issue 12), the default engine\n\n" + spec_report(traces)
+    text += "\n\n## Side by side with simple baselines (loose scoring, as before)\n\n" + report(specs, args.traces)
     if args.hooks:
         from bench.detection.hooks import measure
 

@@ -54,6 +54,28 @@ def make_data(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
             logits = _teacher(rng, x, 4) * 6.0
             y = np.argmax(logits + rng.gumbel(size=logits.shape) * 0.3, axis=1)
         return x.astype("float32"), y.astype("float32" if spec.task != "mlp_cls" else "int32")
+    if spec.task == "attention":
+        # which of 4 "keyword" tokens is most frequent in a sequence of 16 tokens
+        tokens = rng.integers(4, 50, size=(n, 16))
+        labels = rng.integers(0, 4, size=n)
+        for i in range(n):
+            tokens[i, rng.choice(16, size=4, replace=False)] = labels[i]
+        tokens[rng.random(size=tokens.shape) < 0.05] = rng.integers(0, 4)
+        return tokens.astype("int32"), labels.astype("int32")
+    if spec.task == "bn_cnn":
+        labels = rng.integers(0, 4, size=n)
+        patterns = rng.normal(size=(4, 12, 12))
+        x = patterns[labels] * 0.6 + rng.normal(size=(n, 12, 12))
+        return x[..., None].astype("float32"), labels.astype("int32")
+    if spec.task == "autoencoder":
+        z = rng.normal(size=(n, 4))
+        x = np.tanh(z @ rng.normal(size=(4, 24))) + 0.05 * rng.normal(size=(n, 24))
+        return x.astype("float32"), x.astype("float32")
+    if spec.task == "imbalanced":
+        x = rng.normal(size=(n, 20))
+        score = _teacher(rng, x, 1)[:, 0]
+        y = (score > np.quantile(score, 0.95)).astype("float32")  # 5% positives
+        return x.astype("float32"), y[:, None]
     if spec.task == "cnn":
         labels = rng.integers(0, 4, size=n)
         patterns = rng.normal(size=(4, 8, 8))
@@ -88,6 +110,38 @@ def build_model(spec: RunSpec) -> Any:
     elif spec.task == "mlp_reg":
         model = keras.Sequential([keras.Input((20,)), layers.Dense(32, activation="relu"), layers.Dense(1)])
         loss = "mse"
+    elif spec.task == "attention":
+        inputs = keras.Input((16,), dtype="int32")
+        h = layers.Embedding(50, 16)(inputs)
+        h = layers.MultiHeadAttention(num_heads=2, key_dim=8)(h, h) + h
+        h = layers.LayerNormalization()(h)
+        outputs = layers.Dense(4)(layers.GlobalAveragePooling1D()(h))
+        model = keras.Model(inputs, outputs)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    elif spec.task == "bn_cnn":
+        model = keras.Sequential(
+            [
+                keras.Input((12, 12, 1)),
+                layers.Conv2D(8, 3),
+                layers.BatchNormalization(),
+                layers.ReLU(),
+                layers.MaxPooling2D(2),
+                layers.Dropout(0.2),
+                layers.Flatten(),
+                layers.Dense(16, activation="relu"),
+                layers.Dropout(0.2),
+                layers.Dense(4),
+            ]
+        )
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    elif spec.task == "autoencoder":
+        model = keras.Sequential(
+            [keras.Input((24,)), layers.Dense(12, activation="relu"), layers.Dense(4), layers.Dense(12, activation="relu"), layers.Dense(24)]
+        )
+        loss = "mse"
+    elif spec.task == "imbalanced":
+        model = keras.Sequential([keras.Input((20,)), layers.Dense(32, activation="relu"), layers.Dense(1, activation="sigmoid")])
+        loss = "binary_crossentropy"
     elif spec.task == "cnn":
         model = keras.Sequential(
             [
@@ -123,7 +177,7 @@ def make_stream(spec: RunSpec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray
     )
     xs, ys = x[order].copy(), y[order].copy()
     for fault in spec.faults:
-        if fault.type == "lr_blowup":
+        if fault.type in ("lr_blowup", "lr_ramp"):
             continue
         lo = fault.step * spec.batch_size
         hi = (fault.step + fault.n_batches) * spec.batch_size
@@ -133,12 +187,30 @@ def make_stream(spec: RunSpec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray
             xs[lo:hi] *= fault.factor
         elif fault.type == "nan_input":
             xs[lo:hi] = np.nan
+        elif fault.type == "nan_target":
+            ys[lo:hi] = np.nan
         elif fault.type == "flip_labels":
-            if spec.task in ("mlp_bin", "gru"):
+            if spec.task in ("mlp_bin", "gru", "imbalanced"):
                 ys[lo:hi] = 1.0 - ys[lo:hi]
             else:
                 ys[lo:hi] = (ys[lo:hi] + 1 + rng.integers(0, 3, size=hi - lo)) % 4
     return xs, ys, steps_per_epoch
+
+
+def _schedule(spec: RunSpec, total: int) -> Any:
+    """Warm-up + cosine or staircase decay, computed per batch (so LR faults can multiply it)."""
+    if spec.schedule == "warmup_cosine":
+        warm = 100
+
+        def warmup_cosine(step: int) -> float:
+            if step < warm:
+                return spec.lr * (0.1 + 0.9 * step / warm)
+            return spec.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+        return warmup_cosine
+    if spec.schedule == "staircase":
+        return lambda step: spec.lr * 0.5 ** (step // 300)
+    return None
 
 
 def record_run(spec: RunSpec) -> dict[str, Any]:
@@ -151,8 +223,10 @@ def record_run(spec: RunSpec) -> dict[str, Any]:
     model = build_model(spec)
     dataset = tf.data.Dataset.from_tensor_slices((xs, ys)).batch(spec.batch_size)
     epochs = -(-spec.total_steps // steps_per_epoch)
-    watch_weights = any(f.type in ("nan_input", "lr_blowup") for f in spec.faults)
+    watch_weights = any(f.type in ("nan_input", "nan_target", "lr_blowup", "lr_ramp") for f in spec.faults)
     blowups = {f.step: f.factor for f in spec.faults if f.type == "lr_blowup"}
+    ramps = [(f.step, f.factor) for f in spec.faults if f.type == "lr_ramp"]
+    schedule = _schedule(spec, spec.total_steps)
     steps: list[list[Any]] = []
     epoch_logs: list[dict[str, float]] = []
     weights_finite: list[list[int]] = []
@@ -175,8 +249,17 @@ def record_run(spec: RunSpec) -> dict[str, Any]:
 
         def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
             step = self.epoch * steps_per_epoch + batch
+            lr_var = model.optimizer.learning_rate
+            ramp = 1.0
+            for at, factor in ramps:
+                if step >= at:
+                    ramp *= factor ** (step - at + 1)
+            if schedule is not None:
+                lr_var.assign(schedule(step) * ramp)
+            elif ramps and ramp > 1.0:
+                lr_var.assign(spec.lr * ramp)
             for at in [at for at in blowups if at <= step + spec.steps_per_execution - 1]:
-                model.optimizer.learning_rate.assign(spec.lr * blowups.pop(at))
+                lr_var.assign(spec.lr * blowups.pop(at))
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             loss = float((logs or {}).get("loss", math.nan))
@@ -193,12 +276,15 @@ def record_run(spec: RunSpec) -> dict[str, Any]:
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             epoch_logs.append({k: float(v) for k, v in (logs or {}).items()})
 
+    callbacks: list[Any] = [Recorder()]
+    if spec.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_lr=1e-5))
     begin = time.perf_counter()
     model.fit(
         dataset,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        callbacks=[Recorder()],
+        callbacks=callbacks,
         verbose=0,
         shuffle=False,
     )

@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from alertcb.detectors import (
-    DivergenceDetector,
-    NonFiniteDetector,
     RunningMeanDecoder,
     SpikeDetector,
 )
@@ -46,6 +44,13 @@ class Trace:
     steps_per_epoch: int
     records: list[tuple[int, int, float]]  # epoch, batch, running mean
     weights_finite: dict[int, bool] | None
+    wall_s: float = 0.0
+
+    @property
+    def step_s(self) -> float:
+        """Measured seconds per batch of the recorded fit (compile time included)."""
+        batches = len(self.records) * self.spec.steps_per_execution
+        return self.wall_s / batches if batches and self.wall_s > 0 else 1e-3
 
     def global_step(self, epoch: int, batch: int) -> int:
         return epoch * self.steps_per_epoch + min(batch, self.steps_per_epoch - 1)
@@ -60,6 +65,7 @@ def load(path: Path) -> Trace:
         int(data["steps_per_epoch"]),
         records,
         {int(s): bool(f) for s, f in wf} if wf else None,
+        float(data.get("wall_s") or 0.0),
     )
 
 
@@ -78,33 +84,10 @@ def decoded(trace: Trace) -> list[tuple[int, float]]:
 
 
 def alertcb_alerts(trace: Trace, spike_kwargs: dict[str, Any] | None = None) -> list[tuple[int, str]]:
-    """alertcb's defaults, as the Keras callbacks run them."""
-    nonfinite = NonFiniteDetector()
-    spike = SpikeDetector(**(spike_kwargs or {}))
-    divergence = DivergenceDetector()
-    decoder = RunningMeanDecoder(trace.steps_per_epoch)
-    alerts: list[tuple[int, str]] = []
-    checks = 0
-    for epoch, batch, mean in trace.records:
-        step = trace.global_step(epoch, batch)
-        event = nonfinite.observe(step, {"loss": mean}, epoch=epoch)
-        if event is not None and not event.resolved:
-            alerts.append((step, event.title))
-        result = decoder.decode(batch, mean, epoch=epoch)
-        if result is not None:
-            for detector in (spike, divergence):
-                event = detector.update(step, result[0], epoch=epoch, batches=result[1])
-                if event is not None and not event.resolved:
-                    alerts.append((step, event.title))
-        checks += 1
-        if (
-            trace.weights_finite is not None
-            and checks % (WEIGHT_CHECK_EVERY // trace.spec.steps_per_execution) == 0
-        ):
-            event = nonfinite.check_weights(step, trace.weights_finite.get(step, True), epoch=epoch)
-            if event is not None and not event.resolved:
-                alerts.append((step, event.title))
-    return alerts
+    """alertcb's default engine (`Monitor`, as `default_callbacks` runs it), weight check on its budget."""
+    from bench.detection.spec import engine_alerts
+
+    return engine_alerts(trace, trace.step_s, spike_kwargs)
 
 
 def spike_only_alerts(trace: Trace, spike_kwargs: dict[str, Any] | None = None) -> list[tuple[int, str]]:
@@ -368,7 +351,7 @@ def report(specs: list[RunSpec], traces_dir: Path) -> str:
         lines += [
             "",
             f"Silent NaN (weights non-finite while the logged loss is finite; the model sanitises activations "
-            f"with nan_to_num): weight check every {WEIGHT_CHECK_EVERY} batches detects {len(got)}/{len(silent)}, "
+            f"with nan_to_num): weight check on the cost budget detects {len(got)}/{len(silent)}, "
             f"median delay {_median(got)} batches; TerminateOnNaN {tn}/{len(silent)}.",
         ]
     lines += [

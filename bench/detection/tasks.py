@@ -15,12 +15,23 @@ import random
 from typing import Any
 
 TASKS = ("mlp_cls", "mlp_bin", "mlp_reg", "cnn", "gru")
+#: Families added for issue 12 (short recordings, LR schedules, faults from batch 30 on).
+NEW_TASKS = ("attention", "bn_cnn", "autoencoder", "imbalanced")
+SCHEDULES = ("constant", "warmup_cosine", "staircase", "plateau")
 
 #: Tasks and seeds used to calibrate the detectors; everything else is held out.
 CALIBRATION_TASKS = ("mlp_cls", "mlp_reg", "cnn")
 CALIBRATION_SEEDS = (0, 1, 2)
 
-FAULTS = ("scale_targets", "scale_inputs", "flip_labels", "nan_input", "lr_blowup")
+FAULTS = (
+    "scale_targets",
+    "scale_inputs",
+    "flip_labels",
+    "nan_input",
+    "nan_target",
+    "lr_blowup",
+    "lr_ramp",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +42,7 @@ class Fault:
         type: one of `FAULTS`.
         step: 0-based global batch index of the first faulty batch.
         n_batches: how many consecutive batches are poisoned (1-3).
-        factor: scale factor (targets, inputs, learning rate).
+        factor: scale factor (targets, inputs, learning rate; per batch for ``lr_ramp``).
     """
 
     type: str
@@ -53,6 +64,7 @@ class RunSpec:
     steps_per_execution: int = 1
     faults: tuple[Fault, ...] = ()
     split: str = "calibration"
+    schedule: str = "constant"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -124,4 +136,42 @@ def plan(quick: bool = False) -> list[RunSpec]:
             runs.append(
                 spec("lr_blowup", t + 60, (Fault("lr_blowup", t, 1, frng.choice([30.0, 100.0, 1000.0])),))
             )
+    return runs
+
+
+def new_plan(quick: bool = False) -> list[RunSpec]:
+    """The issue-12 families: per family and seed a long-ish clean run, two early transient
+    poisons (the first from batch 30), a slow LR ramp, and NaN targets/inputs; held out."""
+    runs: list[RunSpec] = []
+    for i, task in enumerate(NEW_TASKS):
+        for seed in (0,) if quick else (0, 1):
+            rng = random.Random(f"{task}-{seed}-v2")
+            batch_size = rng.choice([16, 32, 64])
+            schedule = SCHEDULES[(i + 2 * seed) % len(SCHEDULES)]
+            optimizer, lr = ("adam", rng.choice([1e-3, 3e-3])) if task != "bn_cnn" else ("sgd", 0.05)
+            base = RunSpec(
+                f"{task}-s{seed}-clean", task, seed, batch_size, optimizer, lr, 0, 2048, 1, (), "holdout", schedule
+            )
+
+            def spec(kind: str, total: int, faults: tuple[Fault, ...], base: RunSpec = base) -> RunSpec:
+                return dataclasses.replace(
+                    base, name=f"{base.task}-s{base.seed}-{kind}", total_steps=total, faults=faults
+                )
+
+            runs.append(spec("clean", 1200, ()))
+            t1 = rng.randrange(30, 80)
+            t2 = t1 + rng.randrange(150, 250)
+            first = Fault("scale_inputs", t1, rng.randint(1, 3), rng.choice([3.0, 10.0, 100.0]))
+            if task == "attention":  # integer tokens cannot be scaled
+                first = Fault("flip_labels", t1, rng.randint(1, 3), 1.0)
+            second = Fault("scale_targets" if task == "autoencoder" else "flip_labels", t2, rng.randint(1, 3), 10.0)
+            runs.append(spec("early", t2 + 80, (first, second)))
+            t = rng.randrange(40, 200)
+            runs.append(spec("lr_ramp", t + 150, (Fault("lr_ramp", t, 1, rng.choice([1.03, 1.06])),)))
+            t = rng.randrange(30, 200)
+            if task == "attention":  # integer tokens and labels: no NaN to inject, blow the LR up instead
+                runs.append(spec("lr_blowup", t + 60, (Fault("lr_blowup", t, 1, 300.0),)))
+            else:
+                kind = "nan_target" if seed == 0 and task in ("autoencoder", "imbalanced") else "nan_input"
+                runs.append(spec(kind, t + 40, (Fault(kind, t),)))
     return runs

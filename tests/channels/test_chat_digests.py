@@ -25,7 +25,7 @@ from tests.channels.services2 import (
     TelegramStandIn,
 )
 from tests.conftest_services import Receiver, StandIn, send_once
-from tests.reports.helpers import alert_event, notification, summary_event
+from tests.report.helpers import alert_event, notification, summary_event
 
 ROOT = Path(__file__).resolve().parents[2]
 

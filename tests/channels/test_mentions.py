@@ -174,3 +174,14 @@ def test_wecom_mentioned_list_rejects_markup() -> None:
     with pytest.raises(ConfigError) as info:
         WeCom(key=WECOM_KEY, mentioned_list=["ok", "<@all>"])
     assert "mentioned_list[1]" == info.value.field
+
+
+def test_digests_are_inert_too(wecom_server: WeComStandIn, slack_server: SlackStandIn) -> None:
+    """A digest of hostile incidents (the rate-limited path) mentions nobody in WeCom or Slack."""
+    second = make_event(title=f"second {HOSTILE}", message=HOSTILE, fingerprint="b")
+    note = make_notification(hostile_event(), second, digest=True)
+    send_once(WeCom(key=WECOM_KEY, webhook_url=wecom_server.url), note)
+    send_once(Slack(webhook_url=slack_server.url), note)
+    assert [] == live_mentions(wecom_server.accepted[0]["markdown"]["content"])
+    for text in slack_texts(slack_server.accepted[0]):
+        assert [] == live_mentions(text), text

@@ -31,7 +31,9 @@ def test_document_follows_the_schema(receiver: Receiver) -> None:
     assert (note.id, "critical", "firing", 5, True) == (doc["id"], doc["severity"], doc["status"], doc["suppressed"], doc["digest"])
     assert json.loads(json.dumps(event.to_dict())) == doc["events"][0]
     assert "NaN" == doc["events"][0]["metrics"]["loss"]
-    assert doc["text"].startswith("🔴 exp42 · loss is NaN at epoch 3, step 1,234 (+5 more)")
+    # A digest's text names every incident it carries and calls repeats repeats (issue 13 #1).
+    assert doc["text"].startswith("2 alerts in one message for run exp42")
+    assert "loss is NaN" in doc["text"] and "spike" in doc["text"] and "5 repeats" in doc["text"]
     assert note.id == request.headers["x-alertcb-id"]
     assert request.headers["content-type"].startswith("application/json")
     assert Event.from_dict(doc["events"][0]).fingerprint == event.fingerprint

@@ -43,8 +43,8 @@ def test_live_owner_keeps_its_rows_until_released(tmp_path: Path) -> None:
     assert second.claim_orphans() == []  # same host, owner process alive
     assert first.release() == 3
     claimed = second.claim_orphans()
-    assert sorted((dest, n.event.title) for _, dest, n in claimed) == [("a", "alert 1"), ("a", "alert 2"), ("b", "alert 1")]
-    second.done([row for row, _, _ in claimed])
+    assert sorted((c.destination, c.notification.event.title) for c in claimed) == [("a", "alert 1"), ("a", "alert 2"), ("b", "alert 1")]
+    second.done([c.row_id for c in claimed])
     assert second.pending_count() == 0
     first.close()
     second.close()

@@ -56,3 +56,35 @@ def test_near_zero_wobble_is_not_divergence() -> None:
     """A loss already ~1000x below where it started may wobble 10x without alerting (floor)."""
     values = [1.0] * 60 + [1e-6] * 300 + [1e-5] * 200
     assert [] == run(DivergenceDetector(), values)
+
+
+def _level_tripled_at(values: list[float], before: int) -> int:
+    """First step whose median of 5 is >= 3x the median of the 5 batches before ``before``."""
+    base = sorted(values[before - 5 : before])[2]
+    return next(i for i in range(before, len(values)) if sorted(values[i - 4 : i + 1])[2] >= 3 * base)
+
+
+def test_gradual_ramp_alerts_within_20_batches_of_tripling() -> None:
+    """A learning rate growing every step (loss x1.03 per batch from step 200): alert <= 20 batches after tripling."""
+    rng = random.Random(4)
+    values = [math.exp(-i / 300) * math.exp(rng.gauss(0, 0.15)) for i in range(200)]
+    values += [values[-1] * 1.03**k * math.exp(rng.gauss(0, 0.15)) for k in range(1, 200)]
+    tripled = _level_tripled_at(values, 200)
+    fired = [e for e in run(DivergenceDetector(), values) if not e.resolved]
+    assert 1 == len(fired)
+    assert tripled <= (fired[0].step or 0) <= tripled + 20
+    assert {"level", "baseline", "value"} <= set(fired[0].details)
+
+
+def test_level_shift_that_stays_is_divergence() -> None:
+    """The loss jumps 6x at step 40 (inside the old warm-up) and stays: alert within 20 batches."""
+    rng = random.Random(7)
+    values = [math.exp(rng.gauss(0, 0.1)) for _ in range(40)] + [6 * math.exp(rng.gauss(0, 0.1)) for _ in range(100)]
+    fired = [e.step for e in run(DivergenceDetector(), values) if not e.resolved]
+    assert 1 == len(fired) and 40 <= (fired[0] or 0) <= 60
+
+
+def test_negative_and_constant_losses_never_raise_nor_alarm() -> None:
+    """A negative loss (e.g. a log-likelihood objective) and a constant one: no exception, no alert."""
+    assert [] == run(DivergenceDetector(), [-2.0 - 0.01 * (i % 7) for i in range(500)])
+    assert [] == run(DivergenceDetector(), [0.0] * 500)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from alertcb import ConfigError
-from alertcb.detectors import Monitor, PlateauDetector, ThresholdDetector
+from alertcb.detectors import Monitor, PlateauDetector, ThresholdDetector, WeightCheckSchedule
 from alertcb.notifier import Notifier
 from alertcb.testing import RecordingChannel, capture_events
 
@@ -102,3 +102,76 @@ def test_bad_arguments_name_the_field(notifier: Notifier) -> None:
     with pytest.raises(ConfigError) as info:
         Monitor(None)
     assert "notifier" == info.value.field
+
+
+def test_one_object_covers_detectors_summary_and_lr(notifier: Notifier) -> None:
+    """A custom loop needs only Monitor: batch_end/epoch_end feed detectors and the summary; close() sends it."""
+    values = losses(300, seed=2)
+    values[100] *= 50
+    with capture_events() as events:
+        monitor = Monitor(notifier, lr=lambda: 0.125)
+        monitor.train_begin({"epochs": 3, "steps": 100})
+        for epoch in range(3):
+            monitor.epoch_begin(epoch)
+            for batch in range(100):
+                monitor.batch_end(epoch * 100 + batch, {"loss": values[epoch * 100 + batch]}, epoch=epoch)
+            monitor.epoch_end(epoch, {"loss": 0.5, "val_loss": 0.6})
+        monitor.close()
+    spikes = [e for e in events if e.kind == "spike" and not e.resolved]
+    assert [100] == [e.step for e in spikes]
+    assert 0.125 == spikes[0].details["lr"]
+    summaries = [e for e in events if e.kind == "summary"]
+    assert 1 == len(summaries)
+
+
+def test_epoch_alerts_carry_the_global_step(notifier: Notifier) -> None:
+    """An epoch-level alert carries the step of the epoch's last batch, not 0."""
+    with capture_events() as events:
+        monitor = Monitor(notifier, summary=False, thresholds=[ThresholdDetector("val_loss", above=1)])
+        for step in range(50):
+            monitor.batch_end(step, {"loss": 1.0}, epoch=0)
+        monitor.epoch_end(0, {"loss": 1.0, "val_loss": 5.0})
+    assert [49] == [e.step for e in events if e.kind == "threshold"]
+
+
+def test_unknown_monitor_reported_once(notifier: Notifier, caplog: pytest.LogCaptureFixture) -> None:
+    """A typo (val_los) is reported once, at the first epoch end that lacks it; nothing raises."""
+    monitor = Monitor(
+        notifier,
+        summary=False,
+        plateau=PlateauDetector("val_los"),
+        thresholds=[ThresholdDetector("val_los", above=1)],
+    )
+    with caplog.at_level("WARNING", logger="alertcb"):
+        for epoch in range(3):
+            monitor.epoch_end(epoch, {"loss": 1.0, "val_loss": 1.0})
+    warnings = [r.getMessage() for r in caplog.records if "val_los'" in r.getMessage()]
+    assert 1 == len(warnings)
+    assert "available: loss, val_loss" in warnings[0]
+
+
+def test_stop_and_raise_policies(notifier: Notifier) -> None:
+    """on_nonfinite='stop' sets should_stop; 'raise' raises NonFiniteError after emitting."""
+    from alertcb.detectors import NonFiniteError
+
+    stop = Monitor(notifier, on_nonfinite="stop", summary=False)
+    stop.batch_end(0, {"loss": math.nan})
+    assert stop.should_stop
+    raising = Monitor(notifier, on_nonfinite="raise", summary=False)
+    with capture_events() as events, pytest.raises(NonFiniteError):
+        raising.batch_end(0, {"loss": math.inf})
+    assert ["nonfinite"] == [e.kind for e in events]
+
+
+def test_silent_nan_through_the_weight_check(notifier: Notifier) -> None:
+    """weights_check=... reports NaN weights behind a finite loss within 5 batches."""
+    state = {"finite": True}
+    with capture_events() as events:
+        schedule = WeightCheckSchedule(every=5)  # deterministic here; the cost budget is tested on a fake clock
+        monitor = Monitor(notifier, summary=False, weights_check=lambda: state["finite"], weights=schedule)
+        for step in range(100):
+            if step == 40:
+                state["finite"] = False
+            monitor.batch_end(step, {"loss": 1.0})
+    fired = [e for e in events if e.kind == "nonfinite"]
+    assert 1 == len(fired) and 40 <= (fired[0].step or 0) <= 45

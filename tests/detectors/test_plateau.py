@@ -85,7 +85,7 @@ def test_one_alert_then_resolved_on_improvement() -> None:
     events = [d.observe(e, v) for e, v in enumerate([1.0, 1.0, 1.0, 1.0, 0.5])]
     assert [None, "firing", None, None, "resolved"] == [e.status if e else None for e in events]
     assert "loss stopped improving" == events[1].title  # type: ignore[union-attr]
-    assert "loss has not decreased for 1 epoch(s): 1 at epoch 1, best 1 at epoch 0" == events[1].message  # type: ignore[union-attr]
+    assert "loss has not decreased for 1 epoch(s): 1 at epoch 2, best 1 at epoch 1" == events[1].message  # type: ignore[union-attr]
 
 
 def test_reset_allows_reuse() -> None:

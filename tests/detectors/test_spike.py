@@ -42,13 +42,16 @@ def test_spike_is_resolved_when_loss_is_back_to_normal() -> None:
 
 
 def test_message_and_details_carry_the_numbers() -> None:
-    """The message reads 'loss X at step N is Rx the recent median M'; details hold value, median, ratio."""
+    """The message explains one number against its baseline; details hold value, baseline, ratio, recent max."""
     values = [1.0 + 0.01 * (i % 5) for i in range(1500)]
     values[1234] = 34.5
     event = run(SpikeDetector(), values)[0]
     assert event.message.startswith("loss 34.5 at step 1,234 is ")
-    assert "the recent median 1.0" in event.message
+    assert "the median 1.02 of the last 20 batches" in event.message
+    assert "highest of the last 100 batches, 1.04" in event.message
     assert 34.5 == event.details["value"]
+    assert event.details["baseline"] == event.details["median"]
+    assert 1.04 == pytest.approx(event.details["recent_max"])
     assert event.details["ratio"] == pytest.approx(34.5 / event.details["median"])
     assert event.details["median"] == pytest.approx(1.02, abs=0.03)
 
@@ -158,3 +161,28 @@ def test_bad_arguments_name_the_field(kwargs: dict[str, object], field: str) -> 
     with pytest.raises(ConfigError) as info:
         SpikeDetector(**kwargs)  # type: ignore[arg-type]
     assert field == info.value.field
+
+
+def test_fault_from_batch_30_is_caught_without_a_long_warmup() -> None:
+    """A 3x batch at step 30 of a decreasing run fires at that batch (the warm-up is 20 batches)."""
+    rng = random.Random(5)
+    values = [2.0 * math.exp(-i / 60) * math.exp(rng.gauss(0, 0.05)) for i in range(200)]
+    values[30] *= 3.5
+    assert [30] == [e.step for e in run(SpikeDetector(), values) if not e.resolved]
+
+
+def test_three_x_noise_not_above_the_recent_max_is_clean() -> None:
+    """Batches 3x the median but never above the max of the last 100 are mini-batch noise: no alert."""
+    values = [1.0] * 400
+    for i in range(0, 400, 7):
+        values[i] = 4.0  # regular 4x batches: 4x the median, never above the recent max of 4.0
+    assert [] == run(SpikeDetector(), values)
+
+
+def test_level_shift_fires_at_its_first_batch() -> None:
+    """The loss jumps 6x and stays: one spike alert at the jump."""
+    rng = random.Random(6)
+    values = [math.exp(rng.gauss(0, 0.1)) for _ in range(300)] + [
+        6 * math.exp(rng.gauss(0, 0.1)) for _ in range(300)
+    ]
+    assert [300] == [e.step for e in run(SpikeDetector(), values) if not e.resolved]

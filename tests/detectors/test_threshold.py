@@ -16,7 +16,7 @@ def test_above_fires_then_resolves() -> None:
     events = [d.observe(v, epoch=i) for i, v in enumerate([5.0, 12.0, 15.0, 9.0])]
     fired = [(e.status, e.epoch, e.title) for e in events if e is not None]
     assert [("firing", 1, "val_loss above 10"), ("resolved", 3, "val_loss above 10")] == fired
-    assert "val_loss 12 at epoch 1 is above the threshold 10" == events[1].message  # type: ignore[union-attr]
+    assert "val_loss 12 at epoch 2 is above the threshold 10" == events[1].message  # type: ignore[union-attr]
 
 
 def test_below_with_patience() -> None:

@@ -14,6 +14,7 @@ import tensorflow as tf
 from alertcb import ConfigError
 from alertcb.events import Event
 from alertcb.keras import (
+    AlertEngine,
     DivergenceAlert,
     HangWatchdog,
     LossSpikeAlert,
@@ -24,7 +25,7 @@ from alertcb.keras import (
     default_callbacks,
 )
 from tests.keras.conftest import firing
-from tests.keras.helpers import fit, mlp, regression
+from tests.keras.helpers import fit, keras, mlp, regression
 
 
 def all_callbacks(notifier: Any) -> list[Any]:
@@ -39,18 +40,48 @@ def all_callbacks(notifier: Any) -> list[Any]:
     )
 
 
-def test_default_callbacks_is_the_recommended_set(notifier: Any) -> None:
-    """default_callbacks gives NonFinite, Spike, Divergence, Hang and Summary; plateau/thresholds on request."""
-    names = [type(cb).__name__ for cb in default_callbacks(notifier)]
-    assert ["NonFiniteAlert", "LossSpikeAlert", "DivergenceAlert", "HangWatchdog", "TrainingSummary"] == names
-    more = [type(cb).__name__ for cb in all_callbacks(notifier)]
-    assert {"PlateauAlert", "ThresholdAlert"} <= set(more)
-    assert [] == [
-        type(cb).__name__
-        for cb in default_callbacks(
-            notifier, nonfinite=False, spike=False, divergence=False, hang=False, summary=False
-        )
+def test_default_callbacks_is_one_engine(notifier: Any) -> None:
+    """default_callbacks is one AlertEngine feeding every default detector; batch hooks run once.
+
+    (Changed by issue 12: it used to be five callbacks, each with its own lock and decoder.)
+    """
+    callbacks = default_callbacks(notifier)
+    assert isinstance(callbacks, list)
+    engine = callbacks[0]
+    assert isinstance(engine, AlertEngine)
+    batch_hooked = [cb for cb in callbacks if type(cb).on_train_batch_end is not keras.callbacks.Callback.on_train_batch_end]
+    assert [engine] == batch_hooked
+    monitor = engine.engine
+    enabled = {type(d).__name__ for d in monitor.detectors}
+    assert {"NonFiniteDetector", "SpikeDetector", "DivergenceDetector", "HangMonitor", "ValAnomalyDetector"} == enabled
+    assert monitor.tracker is not None
+    more = all_callbacks(notifier)[0].engine
+    assert more.plateau is not None and 2 == len(more.thresholds)
+    bare = default_callbacks(
+        notifier, nonfinite=False, spike=False, divergence=False, hang=False, summary=False, val_anomaly=False
+    )[0].engine
+    assert [] == bare.detectors and bare.tracker is None
+
+
+def test_presets_are_the_same_engine(notifier: Any) -> None:
+    """Each named callback is an AlertEngine preset with only its own detector enabled."""
+    assert ["NonFiniteDetector"] == [type(d).__name__ for d in NonFiniteAlert(notifier).engine.detectors]
+    assert ["SpikeDetector"] == [type(d).__name__ for d in LossSpikeAlert(notifier).engine.detectors]
+    assert ["ThresholdDetector"] == [
+        type(d).__name__ for d in ThresholdAlert(notifier, above=1.0).engine.detectors
     ]
+    summary = TrainingSummary(notifier)
+    assert [] == summary.engine.detectors and summary.tracker is summary.engine.tracker
+
+
+def test_progress_and_lifecycle_extension_points(notifier: Any) -> None:
+    """progress= builds a ProgressDigest on the engine's tracker (scheduled only during fit)."""
+    engine = default_callbacks(notifier, progress={"every": "1h"}, hang=False)[0]
+    assert engine.progress is not None and engine.progress.tracker is engine.engine.tracker
+    assert [] == notifier.scheduler.get_jobs()
+    with pytest.raises(ConfigError) as info:
+        default_callbacks(notifier, progress={"every": "soon"})
+    assert info.value.field.startswith("progress")
 
 
 @pytest.mark.parametrize(
@@ -62,6 +93,9 @@ def test_default_callbacks_is_the_recommended_set(notifier: Any) -> None:
         ({"thresholds": [{"monitor": "loss"}]}, "thresholds[0].above"),
         ({"spike": "yes"}, "spike"),
         ({"divergence": {"bogus": 1}}, "divergence"),
+        ({"val_anomaly": {"sensitivity": 0}}, "val_anomaly.sensitivity"),
+        ({"overfitting": {"patience": 0}}, "overfitting.patience"),
+        ({"nonfinite": {"on_nonfinite": "explode"}}, "nonfinite.on_nonfinite"),
     ],
 )
 def test_default_callbacks_errors_name_the_field(notifier: Any, kwargs: dict[str, Any], field: str) -> None:

@@ -23,7 +23,9 @@ def test_poisoned_batch_fires_once_then_resolves(notifier: Any, events: list[Eve
     alert, resolved = spikes
     assert (160, 0, "loss spike", "warning") == (alert.step, alert.epoch, alert.title, str(alert.severity))
     assert alert.details["ratio"] > 100
-    assert f"at step 160 is {alert.details['ratio']:,.0f}x the recent median" in alert.message
+    assert f"at step 160 is {alert.details['ratio']:,.0f}x the median" in alert.message
+    assert alert.details["value"] > 100 * alert.details["baseline"]  # the de-averaged batch loss vs its baseline
+    assert alert.details["lr"] == pytest.approx(0.01)  # read from the optimizer when the alert fires
     assert "loss" in alert.metrics
     assert resolved.step is not None and 165 <= resolved.step < 200
     assert alert.fingerprint == resolved.fingerprint

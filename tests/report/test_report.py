@@ -13,15 +13,8 @@ import pytest
 from alertcb.events import Event
 from alertcb.notification import Attachment
 from alertcb.render import Renderer
-from alertcb.report.artifacts import (
-    PLOT_CONTENT_ID,
-    add_report_parser,
-    build_report,
-    load_summary,
-    read_events,
-    render_report,
-    report_command,
-)
+from alertcb.report.artifacts import PLOT_CONTENT_ID, build_report, load_summary, read_events, render_report
+from alertcb.report.command import add_report_parser, report_command
 
 from .helpers import RUN, START, alert_event, make_tracker, simulate, summary_event
 
@@ -42,7 +35,7 @@ def write_log(folder: Path, events: list[Event], *, garbage: bool = False) -> Pa
 def test_build_report_writes_files_and_returns_the_inline_png(tmp_path: Path) -> None:
     """report.html (self-contained) and loss_curve.png land in the run dir; the PNG comes back with cid."""
     renderer = Renderer()
-    [attachment] = build_report(summary_event("completed"), renderer, tmp_path / "run", backend="builtin")
+    [attachment] = build_report(summary_event("completed"), renderer, tmp_path / "run")
     assert isinstance(attachment, Attachment)
     assert ("loss_curve.png", "image/png", PLOT_CONTENT_ID) == (
         attachment.filename,
@@ -64,7 +57,7 @@ def test_build_report_ignores_other_kinds(tmp_path: Path) -> None:
 
 def test_build_report_without_a_run_dir_still_returns_the_picture() -> None:
     """run_dir=None writes nothing but channels still get the PNG."""
-    [attachment] = build_report(summary_event("crashed"), Renderer(), None, backend="builtin")
+    [attachment] = build_report(summary_event("crashed"), Renderer(), None)
     assert attachment.data.startswith(PNG)
 
 
@@ -74,7 +67,7 @@ def test_build_report_survives_an_unwritable_run_dir(
     """A file where the folder should be: a warning, no exception, the attachment still returned."""
     blocker = tmp_path / "run"
     blocker.write_text("not a folder")
-    [attachment] = build_report(summary_event("completed"), Renderer(), blocker, backend="builtin")
+    [attachment] = build_report(summary_event("completed"), Renderer(), blocker)
     assert attachment.data.startswith(PNG)
     assert any("cannot write the report" in r.getMessage() for r in caplog.records)
 

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,3 +102,48 @@ def test_report_screenshot_artifact(report_dir: Path, tmp_path: Path) -> None:
     assert shot.is_file(), result.stderr[-2000:]
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 10_000
     shutil.copy(report_dir / "report.html", ARTIFACTS / "report.html")
+
+
+def _screenshot(tmp_path: Path, html: str, name: str) -> Any:
+    """A 1000x1400 screenshot of ``html`` in headless Chromium, as an RGB array."""
+    from matplotlib.image import imread
+
+    page = tmp_path / f"{name}.html"
+    page.write_text(html, encoding="utf-8")
+    shot = tmp_path / f"{name}.png"
+    result = _chromium(tmp_path, "--window-size=1000,1400", f"--screenshot={shot}", page.as_uri())
+    assert shot.is_file(), result.stderr[-2000:]
+    return imread(str(shot))[..., :3]
+
+
+def test_screenshot_shows_the_severity_icons_in_colour(report_dir: Path, tmp_path: Path) -> None:
+    """The severity and status icons (🟠 spike, 🔴 crash, 💥 crashed) render as colour emoji.
+
+    Compared with the same page where each icon is replaced by a plain "○" (same place, no
+    colour), the screenshot has orange and red pixels that only the emoji can account for; a
+    missing emoji font (tofu boxes, monochrome fallbacks) fails this. CI installs
+    fonts-noto-color-emoji for it.
+    """
+    import numpy as np
+
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    icons = ("🟠", "🔴", "💥")
+    for icon in icons:
+        assert icon in html
+    plain = html
+    for icon in icons:
+        plain = plain.replace(icon, "○")
+    with_icons = _screenshot(tmp_path, html, "icons")
+    without = _screenshot(tmp_path, plain, "plain")
+    assert with_icons.shape == without.shape
+    changed = np.abs(with_icons - without).max(axis=-1) > 0.1
+    r, g, b = (with_icons[..., i] for i in range(3))
+    saturated = (np.max(with_icons, axis=-1) - np.min(with_icons, axis=-1)) > 0.4
+    orange = changed & saturated & (r > 0.8) & (g > 0.35) & (g < 0.8) & (b < 0.35)
+    red = changed & saturated & (r > 0.65) & (g < 0.35) & (b < 0.35)
+    assert int(orange.sum()) > 40, int(orange.sum())
+    assert int(red.sum()) > 40, int(red.sum())
+    ARTIFACTS.mkdir(exist_ok=True)
+    from matplotlib.image import imsave
+
+    imsave(ARTIFACTS / "report-icons.png", with_icons)

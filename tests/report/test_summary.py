@@ -11,8 +11,9 @@ import pytest
 
 from alertcb.errors import ConfigError
 from alertcb.events import Event, Severity
-from alertcb.report.summary import summary_view
-from alertcb.report.tracker import SUMMARY_TITLE, summary_from_events
+from alertcb.report.replay import summary_from_events
+from alertcb.report.summary import Summary
+from alertcb.report.tracker import SUMMARY_TITLE
 
 from .helpers import RUN, START, Clock, FakeNotifier, make_tracker, simulate, summary_event
 
@@ -342,17 +343,21 @@ def test_partial_summary_from_events() -> None:
     assert "incomplete" == summary_from_events([]).details["status"]
 
 
-def test_summary_view_accepts_anything() -> None:
-    """Templates can rely on every key, whatever the details hold."""
+def test_summary_from_dict_accepts_anything() -> None:
+    """Templates can rely on every field, whatever the details hold."""
     for details in (
         None,
         {},
         {"epochs": "x", "monitor": 3, "alerts": {"first": [1, {"kind": 2}]}},
         {"status": 5},
+        {"delivery": {"destinations": {"x": "broken"}, "dropped": "many"}, "timeline": [3, {"kind": None}]},
     ):
-        view = summary_view(details)
-        assert {"status", "epochs", "monitor", "alerts_first", "delivery_sent", "batch_loss"} <= set(view)
-    assert summary_view(summary_view({})) == summary_view({})
+        s = Summary.from_dict(details)
+        assert isinstance(s.status, str) and isinstance(s.epochs, list) and s.monitor.name
+        assert s.delivery.sent is None or isinstance(s.delivery.sent, int)
+        assert isinstance(s.message, str)
+    assert Summary.from_dict(Summary.from_dict({})) == Summary.from_dict({})
+    assert "2" == Summary.from_dict({"alerts": {"first": [1, {"kind": 2}]}}).alerts_first[0].kind
 
 
 def test_batch_end_is_cheap() -> None:

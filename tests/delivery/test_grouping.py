@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alertcb import Event
+from alertcb.clock import ManualClock
 from alertcb.delivery.grouping import Grouper
 
 
@@ -20,14 +21,31 @@ def test_critical_first_event_is_sent_at_once_and_repeats_are_folded() -> None:
 
 
 def test_warning_waits_for_its_group_then_goes_out_with_the_count() -> None:
-    """A warning waits group_wait_s; repeats within the wait ride along as a count."""
-    g = Grouper(group_wait_s=5)
+    """A warning waits group_wait_s on the injected clock; repeats within the wait ride along."""
+    clock = ManualClock()
+    g = Grouper(group_wait_s=5, clock=clock)
     spike = Event(kind="spike", title="loss spike")
-    assert g.process(spike, now=0) == [] and g.process(spike, now=1) == []
+    assert g.process(spike) == []
+    clock.advance(1)
+    assert g.process(spike) == []
     assert g.next_due() == 5
-    assert g.tick(now=4) == []
-    (note,) = g.tick(now=5)
+    clock.advance(3)
+    assert g.tick() == []
+    clock.advance(1)
+    (note,) = g.tick()
     assert note.suppressed == 1
+
+
+def test_reminder_follows_the_injected_clock() -> None:
+    """Without explicit times, the grouper reads its clock: a repeat one interval later reminds."""
+    clock = ManualClock()
+    g = Grouper(repeat_interval_s=10, clock=clock)
+    assert len(g.process(nan())) == 1
+    clock.advance(9.9)
+    assert g.process(nan()) == []
+    clock.advance(0.1)
+    (reminder,) = g.process(nan())
+    assert reminder.suppressed == 1
 
 
 def test_reminder_after_repeat_interval() -> None:

@@ -157,7 +157,7 @@ def _cached_summary(status: str, epochs: int, frames: int) -> Event:
 
 def _summary(status: str, epochs: int, frames: int, run: RunInfo) -> Event:
     if status == "incomplete":
-        from alertcb.report.tracker import summary_from_events
+        from alertcb.report.replay import summary_from_events
 
         events = [
             Event(kind="spike", title="loss spike", epoch=2, step=130, run=run, time=START + 60),
@@ -280,9 +280,81 @@ def alert_event(kind: str, status: str = "firing") -> Event:
 def png_attachment() -> Attachment:
     from alertcb.report.plot import loss_curve_png
 
-    return Attachment("loss_curve.png", "image/png", loss_curve_png({}, backend="builtin"), "loss-curve")
+    return Attachment("loss_curve.png", "image/png", loss_curve_png({}), "loss-curve")
 
 
 def notification(event: Event, *, attach: bool = True) -> Notification:
     attachments = (png_attachment(),) if attach and event.kind == "summary" else ()
     return Notification(events=(event,), attachments=attachments, id="n1", created=START)
+
+
+def golden_combination_summary() -> Event:
+    """The article's golden combination, as the tracker hears it: ModelCheckpoint(save_best_only)
+    writes at epochs 1, 3 and 6, ReduceLROnPlateau halves the LR after epoch 5, a plateau alert
+    (epoch-level, ``step 0`` as older detectors send it) fires at epoch 7 and EarlyStopping stops
+    at epoch 9 restoring epoch 6. Epochs here are 1-based; the events carry 0-based ones."""
+    notifier = FakeNotifier(RUN)
+    tracker, clock = make_tracker(notifier)
+    tracker.train_begin({"epochs": 20, "steps": 10})
+    step = 0
+    val = [1.2, 0.9, 0.8, 0.82, 0.81, 0.7, 0.72, 0.74, 0.75]
+    for epoch, val_loss in enumerate(val):
+        for _ in range(10):
+            clock.advance(0.01)
+            tracker.batch_end(step, 1.0 / (1 + step / 10) + 0.1)
+            step += 1
+        lr = 0.001 if epoch < 5 else 0.0005
+        tracker.epoch_end(epoch, {"loss": 1.0 / (1 + epoch) + 0.1, "val_loss": val_loss, "learning_rate": lr})
+        common: dict[str, Any] = {"severity": "info", "epoch": epoch, "step": step - 1, "time": clock.wall}
+        if epoch in (0, 2, 5):
+            notifier.emit(
+                Event(
+                    kind="checkpoint",
+                    title="checkpoint written",
+                    details={
+                        "path": f"ckpt/epoch{epoch + 1:02d}.keras",
+                        "epoch": epoch,
+                        "monitor": "val_loss",
+                        "value": val_loss,
+                        "size": 1_234_567,
+                        "sha256": "ab" * 32,
+                        "is_best": True,
+                    },
+                    **common,
+                )
+            )
+        if epoch == 4:
+            notifier.emit(
+                Event(
+                    kind="lr_change",
+                    title="learning rate changed",
+                    details={"old": 0.001, "new": 0.0005, "callback": "ReduceLROnPlateau"},
+                    **common,
+                )
+            )
+        if epoch == 6:
+            notifier.emit(
+                Event(kind="plateau", title="val_loss stopped improving", severity="warning", epoch=6, step=0)
+            )
+    notifier.emit(
+        Event(
+            kind="early_stop",
+            title="early stopping",
+            severity="info",
+            epoch=8,
+            step=step - 1,
+            time=clock.wall,
+            details={
+                "callback": "EarlyStopping",
+                "epoch": 8,
+                "monitor": "val_loss",
+                "value": 0.75,
+                "best_epoch": 5,
+                "best_value": 0.7,
+                "restored": True,
+            },
+        )
+    )
+    event = tracker.train_end()
+    assert event is not None
+    return event.with_run(RUN)

@@ -255,7 +255,7 @@ GOLDEN_CASES = {
 
 @pytest.mark.parametrize("golden", sorted(GOLDEN_CASES))
 def test_golden(renderer: Renderer, golden: str) -> None:
-    """Renderings match tests/reports/golden/ (regenerate with UPDATE_GOLDEN=1 and review the diff)."""
+    """Renderings match tests/report/golden/ (regenerate with UPDATE_GOLDEN=1 and review the diff)."""
     name, case = GOLDEN_CASES[golden]
     event = alert_event("progress") if case == "progress" else summary_event(case)
     extra = {"image_src": "loss_curve.png"} if name.startswith("report/") else {}
@@ -281,10 +281,16 @@ def test_run_fixture_is_the_documented_one() -> None:
 
 
 def test_docs_list_every_view_key() -> None:
-    """docs/reports.md documents every key templates can use from summary_view and progress_view."""
-    from alertcb.report.summary import progress_view, summary_view
+    """docs/reports.md documents every field and property templates can use from Summary and Progress."""
+    import dataclasses
+
+    from alertcb.report.progress import Progress
+    from alertcb.report.summary import Summary
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "reports.md").read_text(encoding="utf-8")
-    keys = (set(summary_view({})) | set(progress_view({}))) - {"schema"}
+    keys: set[str] = set()
+    for cls in (Summary, Progress):
+        keys |= {f.name for f in dataclasses.fields(cls)}
+        keys |= {name for name, value in vars(cls).items() if isinstance(value, property)}
     missing = sorted(k for k in keys if f"`{k}`" not in text)
     assert not missing

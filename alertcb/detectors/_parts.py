@@ -1,0 +1,136 @@
+"""Construction helpers of `Monitor`: detector arguments and the summary tracker."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from alertcb.detectors.hang import HangMonitor, schedule_hang_check
+from alertcb.errors import ConfigError
+from alertcb.events import Event
+from alertcb.validate import check_number
+
+logger = logging.getLogger("alertcb")
+#: Event kinds whose details get the learning rate (``details["lr"]``) when it is readable.
+LR_KINDS = frozenset({"spike", "divergence", "val_anomaly", "overfitting"})
+
+
+def instance(field: str, value: Any, cls: type[Any]) -> Any:
+    """``value`` if it is None or a ``cls``; else ConfigError naming ``field``."""
+    if value is not None and not isinstance(value, cls):
+        raise ConfigError(field, f"expected a {cls.__name__} or None, got {value!r}")
+    return value
+
+
+def hang_from(hang: Any, timeout_s: float | None) -> HangMonitor | None:
+    """The watchdog from ``hang=`` or ``hang_timeout_s=`` (not both)."""
+    if hang is not None and timeout_s is not None:
+        raise ConfigError("hang_timeout_s", "pass either hang_timeout_s or hang, not both")
+    if hang is None and timeout_s is not None:
+        return HangMonitor(timeout_s=check_number("hang_timeout_s", timeout_s, minimum=0, strict_minimum=True))
+    result: HangMonitor | None = instance("hang", hang, HangMonitor)
+    return result
+
+
+def with_lr(events: list[Event], reader: Callable[[], float | None] | None) -> list[Event]:
+    """Put the current learning rate in ``details["lr"]`` of firing spike/divergence/epoch alerts."""
+    if reader is None or not any(e.kind in LR_KINDS and not e.resolved for e in events):
+        return events
+    try:
+        lr = reader()
+    except Exception:  # noqa: BLE001 - an optimizer we cannot read
+        return events
+    if lr is None:
+        return events
+    return [
+        dataclasses.replace(e, details={**e.details, "lr": lr}) if e.kind in LR_KINDS and not e.resolved else e
+        for e in events
+    ]
+
+
+class MissingNames:
+    """Reports once per name that a monitored metric is not in the logs (``val_los``)."""
+
+    def __init__(self) -> None:
+        self.reported: set[str] = set()
+
+    def report(self, name: str, values: Mapping[str, float], where: str) -> None:
+        if name in self.reported or not values:
+            return
+        self.reported.add(name)
+        logger.warning(
+            "alertcb: %r is not in the %s logs, so nothing watches it (available: %s)",
+            name,
+            where,
+            ", ".join(sorted(values)),
+        )
+
+
+def pick(field: str, value: Any, cls: type[Any], **defaults: Any) -> Any:
+    """None for False/None, ``cls(**defaults)`` for True, ``value`` if it is a ``cls``; else ConfigError."""
+    if value is True:
+        return cls(**defaults)
+    if value is False or value is None:
+        return None
+    if isinstance(value, cls):
+        return value
+    raise ConfigError(field, f"expected True, False or a {cls.__name__}, got {value!r}")
+
+
+def tracker(notifier: Any, summary: Any) -> Any:
+    """The `SummaryTracker` for ``summary=`` (True, False, a tracker or a dict of its arguments)."""
+    if summary is False or summary is None:
+        return None
+    from alertcb.report.tracker import SummaryTracker
+
+    if summary is True:
+        return SummaryTracker(notifier)
+    if isinstance(summary, SummaryTracker):
+        return summary
+    if isinstance(summary, Mapping):
+        try:
+            return SummaryTracker(notifier, **summary)
+        except ConfigError as exc:
+            raise exc.with_prefix("summary") from None
+        except TypeError as exc:
+            raise ConfigError("summary", f"bad arguments for SummaryTracker: {exc}") from None
+    raise ConfigError("summary", f"expected True, False, a SummaryTracker or a dict, got {summary!r}")
+
+
+class WatchdogHooks:
+    """`Monitor`'s hang-watchdog plumbing: slow phases and the scheduler job."""
+
+    hang: HangMonitor | None
+    notifier: Any
+    hang_interval_s: float
+    _job: Any
+
+    def _emit(self, event: Event | None) -> None:
+        raise NotImplementedError
+
+    def phase(self, name: str) -> None:
+        """Tell the hang watchdog about a slow phase: ``"validation"``, ``"checkpoint"``, ``"train"``."""
+        if self.hang is not None:
+            self.hang.phase(name)
+
+    def validation_batch_end(self) -> None:
+        """One validation batch finished (the watchdog's validation budget restarts)."""
+        if self.hang is not None:
+            self.hang.validation_beat()
+
+    def _schedule(self) -> None:
+        if self._job is None and self.hang is not None:
+            self._job = schedule_hang_check(
+                self.notifier.scheduler, self.hang, self._emit, interval_s=self.hang_interval_s
+            )
+
+    def _unschedule(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            try:
+                job.remove()
+            except Exception:  # noqa: BLE001 - the scheduler may already be shut down
+                pass
+
