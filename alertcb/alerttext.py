@@ -122,10 +122,11 @@ def _window(details: Mapping[str, Any]) -> str:
 
 def _spike(event: Event, view: dict[str, Any]) -> set[str]:
     d = event.details
-    value, median = _num(d, "value"), _num(d, "median")
+    value = _num(d, "value")
+    median = _num(d, "baseline") if _num(d, "baseline") is not None else _num(d, "median")
     monitor = _monitor(event, "spike")
     if value is None or median is None or event.resolved:
-        return set()
+        return {"baseline"} if median is not None and "median" in d else set()
     ratio = value / median if median > 0 else None
     text = f"{fmt_number(value)} (the batch's own {monitor}, de-averaged from Keras' running mean)"
     text += f" = {fmt_number(ratio)}×" if ratio is not None else " vs"
@@ -134,33 +135,36 @@ def _spike(event: Event, view: dict[str, Any]) -> set[str]:
     threshold = _num(d, "threshold")
     if threshold is not None:
         note = "two batches in a row above it" if d.get("persisted") else "one batch above it"
+        peak = _num(d, "recent_max")
+        note += f"; recent batches peaked at {fmt_number(peak)}" if peak is not None else ""
         view["facts"].append(("alert threshold", f"{fmt_number(threshold)} ({note})"))
     view["lead"] = ""
     view["hide_metrics"].add(monitor)
-    return {"value", "median", "ratio", "threshold", "typical_high", "score", "persisted", "window", "monitor"}
+    return {"value", "median", "baseline", "ratio", "threshold", "typical_high", "recent_max", "score", "persisted", "window", "monitor"}
 
 
 def _divergence(event: Event, view: dict[str, Any]) -> set[str]:
     d = event.details
-    level, best = _num(d, "level"), _num(d, "best")
+    level = _num(d, "level")
+    best = _num(d, "baseline") if _num(d, "baseline") is not None else _num(d, "best")
     monitor = _monitor(event, "diverging")
     if level is None or best is None:
         return set()
     view["hide_metrics"].add(monitor)
     if event.resolved:
-        return {"value", "level", "best", "ratio", "monitor", "window"}
+        return {"value", "level", "best", "baseline", "ratio", "monitor", "window"}
     ratio = _num(d, "ratio")
     text = f"{fmt_number(level)} (median of {_window(d)}' own {monitor} values, not Keras' running mean) = "
     text += f"{fmt_number(ratio)}× " if ratio is not None else ""
-    text += f"the baseline {fmt_number(best)} (its best level"
+    text += f"the baseline {fmt_number(best)} (its lowest level so far"
     best_step = d.get("best_step")
-    text += f", step {readable(best_step)})" if isinstance(best_step, int) else ")"
+    text += f", at step {readable(best_step)})" if isinstance(best_step, int) else ")"
     view["facts"].append((f"{monitor} level", text))
     factor, above = _num(d, "factor"), d.get("batches_above")
     if factor is not None and isinstance(above, int):
-        view["facts"].append((f"above {fmt_number(factor)}× its best", f"for {above:,} batches in a row"))
+        view["facts"].append((f"above {fmt_number(factor)}× the baseline", f"for {above:,} batches in a row"))
     view["lead"] = ""
-    return {"value", "level", "best", "best_step", "ratio", "factor", "batches_above", "monitor", "window"}
+    return {"value", "level", "best", "baseline", "best_step", "ratio", "factor", "batches_above", "monitor", "window"}
 
 
 def _nonfinite(event: Event, view: dict[str, Any]) -> set[str]:

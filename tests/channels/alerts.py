@@ -84,8 +84,8 @@ def divergence() -> Event:
         kind="divergence",
         title="loss diverging",
         message=(
-            "loss level 14.21 (median of the last 20 batches) at step 3,040 is 6.8x its best 2.08 (step 1,180) "
-            "and has stayed above 5x for 30 batches"
+            "loss level 14.21 (median of the last 20 batches) at step 3,040 is 6.8x its baseline 2.08 (lowest "
+            "50-batch median, step 1,180) and has stayed above 3x for 30 batches"
         ),
         severity="critical",
         run=RUN,
@@ -93,7 +93,7 @@ def divergence() -> Event:
         step=3040,
         metrics={"loss": 7656.0, "accuracy": 0.112},
         details={
-            "value": 1.555, "level": 14.21, "best": 2.08, "best_step": 1180, "ratio": 6.83, "factor": 5.0,
+            "value": 1.555, "level": 14.21, "baseline": 2.08, "best": 2.08, "best_step": 1180, "ratio": 6.83, "factor": 3.0,
             "batches_above": 30, "lr": 0.5,
         },
         time=TIME,
