@@ -235,6 +235,15 @@ class StandIn:
         with self.lock:
             self._fault_until = (time.monotonic() + seconds, fault)
 
+    def release(self) -> None:
+        """Let every request held by a "hang" fault go (the connection closes unanswered)."""
+        self._release.set()
+
+    def heal(self) -> None:
+        """End a `fail_for` fault now."""
+        with self.lock:
+            self._fault_until = None
+
     def _next_fault(self) -> Fault | None:
         with self.lock:
             if self._faults:

@@ -229,19 +229,32 @@ def test_429_retry_after_is_honoured(stand: Stand, tmp_path: Path, target: str) 
     assert requests[1].time - requests[0].time >= 1.0
 
 
+def _wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+    """Poll ``predicate`` (a safety net against a hung test, not a timing claim)."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def test_wecom_45009_for_a_while_then_recovery(stand: Stand, tmp_path: Path) -> None:
-    """WeCom answers 45009 (HTTP 200!) for 1.5 s, then accepts: each alert once, others unaffected."""
-    notifier, injected = _run_fault(stand, tmp_path, "wecom", lambda s: s.fail_for(1.5, WeComError(45009)))
+    """WeCom answers 45009 (HTTP 200!) until it heals: the others deliver while it is still
+    refusing; then each alert arrives exactly once at WeCom too."""
+    wecom = stand.servers["wecom"]
+    wecom.fail_for(3600.0, WeComError(45009))
+    notifier = _notifier(stand, tmp_path)
+    _emit_all(notifier)
+    others = [name for name in stand.names if name != "wecom"]
+    assert _wait_until(lambda: all(stand.delivered_once(name) for name in others))
+    assert stand.first_accept_time("wecom") is None  # still refusing, and nobody waited for it
+    wecom.heal()
+    assert 0 == notifier.flush(15.0)
     stats = notifier.stats()["destinations"]
     notifier.close()
-    assert len(stand.servers["wecom"].requests) >= 2
-    assert stats["wecom"]["retried"] >= 1
-    first = stand.first_accept_time("wecom")
-    assert first is not None and first - injected >= 1.5
-    for name in stand.names:
-        if name != "wecom":
-            when = stand.first_accept_time(name)
-            assert when is not None and when - injected < 1.0, name
+    assert len(wecom.requests) >= 2 and stats["wecom"]["retried"] >= 1
+    assert all(stand.delivered_once(name) for name in stand.names)
 
 
 SERVICE_RATE_LIMITS = {
@@ -269,13 +282,21 @@ def test_service_rate_limit_answer_then_recovery(stand: Stand, tmp_path: Path, t
 
 @pytest.mark.parametrize("target", DESTINATIONS)
 def test_hung_destination_does_not_delay_the_others(stand: Stand, tmp_path: Path, target: str) -> None:
-    """One destination hangs (attempt timeout 2 s); the others deliver well before it times out."""
-    notifier, injected = _run_fault(stand, tmp_path, target, lambda s: s.fail_next("hang"), attempt_timeout_s=2.0)
+    """One destination hangs (and would for a minute): every other destination delivers while
+    it is still hung; once it lets go, its alerts arrive exactly once too."""
+    hung = stand.servers[target]
+    hung.fail_next("hang")
+    notifier = _notifier(stand, tmp_path, attempt_timeout_s=60.0, flush_timeout_s=60.0)
+    _emit_all(notifier)
+    others = [name for name in stand.names if name != target]
+    assert _wait_until(lambda: all(stand.delivered_once(name) for name in others)), [
+        name for name in others if not stand.delivered_once(name)
+    ]
+    assert stand.first_accept_time(target) is None and len(hung.requests) == 1  # still hung
+    hung.release()
+    assert 0 == notifier.flush(60.0)
     notifier.close()
-    for name in stand.names:
-        if name != target:
-            when = stand.first_accept_time(name)
-            assert when is not None and when - injected < 1.2, f"{name} waited {when and when - injected:.2f} s behind {target}"
+    assert all(stand.delivered_once(name) for name in stand.names)
 
 
 def test_default_budgets_keep_services_from_throttling(tmp_path: Path) -> None:
