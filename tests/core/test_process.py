@@ -65,11 +65,9 @@ def test_sigterm_sends_interrupted_alert_then_exits_as_sigterm(tmp_path: Path) -
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
-    t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=20)
     assert proc.returncode == -signal.SIGTERM
-    assert time.monotonic() - t0 < 5
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(e["kind"], e["title"]) for e in lines] == [("interrupted", "training interrupted (SIGTERM)")]
 
@@ -196,7 +194,5 @@ def test_sigterm_inside_emit_does_not_deadlock(tmp_path: Path) -> None:
             time.sleep(30)
         """,
     )
-    t0 = time.monotonic()
     proc.wait(timeout=20)
     assert proc.returncode == -signal.SIGTERM
-    assert time.monotonic() - t0 < 10
