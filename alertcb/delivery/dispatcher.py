@@ -300,10 +300,11 @@ class Dispatcher:
         for lane in self.lanes:
             self._ledger.settled.extend(guarded(f"expire {lane.name}", lane.expire, now, default=[]))
             guarded(f"resend {lane.name}", lane.schedule_resends, now)
+        self._ledger.flush()  # before the next attempts: a kill re-sends at most one batch per lane
+        for lane in self.lanes:
             guarded(f"lane {lane.name}", lane.pump, now, self._context, self._flushing > 0)
         if self.run_dir is not None:
             self.run_dir.flush()
-        self._ledger.flush()
         backlog = self.grouper.waiting() + sum(lane.pending() for lane in self.lanes)
         with self._lock:
             self._processed += len(batch)
