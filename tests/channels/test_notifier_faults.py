@@ -292,7 +292,8 @@ def test_hung_destination_does_not_delay_the_others(stand: Stand, tmp_path: Path
     assert _wait_until(lambda: all(stand.delivered_once(name) for name in others)), [
         name for name in others if not stand.delivered_once(name)
     ]
-    assert stand.first_accept_time(target) is None and len(hung.requests) == 1  # still hung
+    # still hung (apprise may not even have connected yet: importing it takes a while)
+    assert stand.first_accept_time(target) is None and len(hung.requests) <= 1
     hung.release()
     assert 0 == notifier.flush(60.0)
     notifier.close()
