@@ -49,6 +49,9 @@ KINDS = frozenset(
     }
 )
 
+#: Lifecycle reports (severity info): the digest and the summary, never a page by default.
+LIFECYCLE_KINDS = frozenset({"early_stop", "lr_change", "checkpoint", "started"})
+
 FIRING = "firing"
 RESOLVED = "resolved"
 STATUSES = (FIRING, RESOLVED)

@@ -57,11 +57,13 @@ RUN_LEVEL_KINDS = frozenset(
 class Notifier:
     """Routes training events to channels from a background thread.
 
-    With no arguments it uses the embedded default: alerts to the console (stderr)
-    and every event to ``./alertcb-runs/<run_name>/events.jsonl``.
+    With no arguments it uses the embedded default: alerts to the console (stderr),
+    every event to ``./alertcb-runs/<run_name>/events.jsonl`` and every checkpoint
+    written to ``checkpoints.jsonl`` beside it (`alertcb.registry.JsonlRegistry`).
 
     Args:
-        channels: destinations. None means the embedded default (console only).
+        channels: destinations. None means the embedded default (console, plus the
+            ``checkpoints.jsonl`` registry when there is a run directory).
         run_name: the run's name. Defaults to ``$ALERTCB_RUN_NAME`` or ``run-<date>-<pid>``.
         run_dir: the run directory root (the run gets ``<root>/<run_name>/``);
             False disables it. Defaults to ``./alertcb-runs``.
@@ -163,6 +165,8 @@ class Notifier:
                 path = Path(outbox)
             if path is not None:
                 outbox_obj = Outbox(path, owner=uuid.uuid4().hex)
+        if channels is None and self.run_dir is not None:
+            chosen.append(_default_registry())
         self.renderer = Renderer(template_dir, link_url=link_url, run_dir=self.run_dir)
         for channel in chosen:
             _check_template(self.renderer, channel)
@@ -189,6 +193,10 @@ class Notifier:
             report_builder=self._build_report,
             clock=clock or SYSTEM_CLOCK,
         )
+        for channel in chosen:  # registries raise `registry_error` alerts through emit
+            bind = getattr(channel, "bind", None)
+            if callable(bind):
+                bind(self.emit)
         self._listeners: list[Callable[[Event], None]] = []
         self._scheduler = Scheduler()
         self._filtered = 0
@@ -382,6 +390,13 @@ class Notifier:
             kind=kind, title=title, message=message, severity=severity, run=self.run, details=details, epoch=epoch, step=step
         )
         self.emit(event)
+
+
+def _default_registry() -> Channel:
+    """The embedded checkpoint registry, ``<run_dir>/checkpoints.jsonl``."""
+    from alertcb.registry.jsonl import JsonlRegistry
+
+    return JsonlRegistry()
 
 
 def _check_template(renderer: Renderer, channel: Channel) -> None:

@@ -32,13 +32,13 @@ from alertcb.channels.base import (
     post_json,
 )
 from alertcb.errors import ConfigError
-from alertcb.events import KINDS, Event
+from alertcb.events import KINDS, LIFECYCLE_KINDS, Event
 from alertcb.filters import strip_control
 from alertcb.redact import Secret, mask_password, redact_url
 
 API_PATH = "/api/v2/alerts"
 LEASE_FACTOR = 4
-DEFAULT_KINDS = sorted(KINDS - {"summary", "progress"})
+DEFAULT_KINDS = sorted(KINDS - {"summary", "progress"} - LIFECYCLE_KINDS)
 _LABEL_NAME = re.compile(r"[^a-zA-Z0-9_]")
 
 logger = logging.getLogger("alertcb")
@@ -56,7 +56,8 @@ class Alertmanager(Channel):
         generator_url: ``generatorURL`` of the alerts (a dashboard link), or None.
         allow_insecure_http: allow ``http://`` to a non-loopback host. Defaults to False.
         name, min_severity, rate_limit_per_min: see `Channel`.
-        kinds: event kinds to send. Defaults to all but ``summary`` and ``progress``.
+        kinds: event kinds to send. Defaults to all but ``summary``, ``progress`` and the
+            lifecycle kinds (``early_stop``, ``lr_change``, ``checkpoint``, ``started``).
 
     Labels: ``alertname="alertcb_<kind>"``, ``run``, ``job``, ``kind``, ``severity``,
     ``worker``, ``host``, ``incident`` (the event fingerprint) and the user labels

@@ -28,7 +28,7 @@ from alertcb.channels.base import (
     post_json,
 )
 from alertcb.errors import ConfigError
-from alertcb.events import KINDS, Event, Severity, json_number, json_safe
+from alertcb.events import KINDS, LIFECYCLE_KINDS, Event, Severity, json_number, json_safe
 from alertcb.filters import strip_control, truncate_chars
 from alertcb.redact import Secret, redact_url
 
@@ -37,7 +37,7 @@ MAX_SUMMARY_CHARS = 1024
 MAX_EVENT_BYTES = 500_000  # PagerDuty allows 512 KB; keep a margin
 SEVERITY = {Severity.CRITICAL: "critical", Severity.WARNING: "warning", Severity.INFO: "info"}
 #: Reports are not pages: by default PagerDuty gets every kind but these.
-DEFAULT_KINDS = sorted(KINDS - {"summary", "progress"})
+DEFAULT_KINDS = sorted(KINDS - {"summary", "progress"} - LIFECYCLE_KINDS)
 
 
 class PagerDuty(Channel):
@@ -49,7 +49,8 @@ class PagerDuty(Channel):
         source: ``payload.source``. Defaults to the run's host.
         allow_insecure_http: allow ``http://`` to a non-loopback host. Defaults to False.
         name, min_severity, rate_limit_per_min: see `Channel`.
-        kinds: event kinds to page for. Defaults to all but ``summary`` and ``progress``.
+        kinds: event kinds to page for. Defaults to all but ``summary``, ``progress`` and the
+            lifecycle kinds (``early_stop``, ``lr_change``, ``checkpoint``, ``started``).
 
     Example:
         >>> PagerDuty(routing_key=os.environ["PD_ROUTING_KEY"], min_severity="critical")  # doctest: +SKIP
