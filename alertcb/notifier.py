@@ -29,7 +29,7 @@ from alertcb.delivery.dispatcher import DeliveryPolicy, Dispatcher
 from alertcb.delivery.outbox import Outbox
 from alertcb.delivery.rundir import DEFAULT_ROOT, RunDir, safe_dirname
 from alertcb.errors import ConfigError
-from alertcb.events import Event, RunInfo, Severity
+from alertcb.events import LIFECYCLE_KINDS, Event, RunInfo, Severity
 from alertcb.filters import tail_lines
 from alertcb.notification import Attachment
 from alertcb.redact import scrub
@@ -51,7 +51,7 @@ _sigterm_installed: dict[str, Any] = {}
 #: Kinds that only the chief sends when ``send_from="chief"`` (run-level alerts).
 RUN_LEVEL_KINDS = frozenset(
     {"nonfinite", "spike", "divergence", "plateau", "threshold", "summary", "progress"}
-)
+) | LIFECYCLE_KINDS
 
 
 class Notifier:

@@ -6,7 +6,8 @@ They come from events of kinds ``early_stop``, ``lr_change`` and ``checkpoint``
 - ``early_stop``: ``callback``, ``epoch``, ``monitor``, ``value``, ``best_epoch``,
   ``best_value``, ``restored``;
 - ``lr_change``: ``old``, ``new``, ``callback``;
-- ``checkpoint``: ``path``, ``epoch``, ``monitor``, ``value``, ``size``, ``sha256``, ``is_best``.
+- ``checkpoint``: ``path``, ``epoch``, ``monitor``, ``value``, ``size`` (or ``size_bytes``),
+  ``sha256``, ``is_best``.
 
 Epochs are 0-based in the data (like `Event.epoch`); every ``text`` shows them 1-based.
 
@@ -32,7 +33,7 @@ ICONS = {"early_stop": "⏹️", "lr_change": "📉", "checkpoint": "💾"}
 _DETAIL_KEYS = {
     "early_stop": ("callback", "epoch", "monitor", "value", "best_epoch", "best_value", "restored"),
     "lr_change": ("old", "new", "callback"),
-    "checkpoint": ("path", "epoch", "monitor", "value", "size", "sha256", "is_best"),
+    "checkpoint": ("path", "epoch", "monitor", "value", "size", "size_bytes", "sha256", "is_best"),
 }
 
 
@@ -173,7 +174,7 @@ class Checkpoint:
             epoch=epoch if epoch is not None else entry.epoch,
             monitor=as_str(d.get("monitor")),
             value=as_float(d.get("value")),
-            size=as_int(d.get("size")),
+            size=as_int(d.get("size", d.get("size_bytes"))),
             sha256=as_str(d.get("sha256")),
             is_best=d.get("is_best") is True,
             time=entry.time,
