@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 DEFAULT_OUTBOX = "alertcb-runs/outbox.sqlite3"
 
@@ -165,6 +166,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(steps=args.steps, run_dir=args.run_dir)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from alertcb.supervisor import main as supervise
+
+    command = list(args.cmd)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    return supervise(
+        command, config=args.config, heartbeat_timeout_s=args.heartbeat_timeout_s,
+        progress_timeout_s=args.progress_timeout_s, heartbeat_interval_s=args.heartbeat_interval_s,
+        interrupt_report_s=args.interrupt_report_s, run_dir=args.run_dir, run_name=args.run_name,
+        stderr_lines=args.stderr_lines,
+    )
+
+
+def _add_run_parser(sub: Any) -> None:
+    run = sub.add_parser("run", help="run a training command and report crashes, kills and stalls",
+                         description="Run COMMAND as a child; report a death by signal (SIGKILL/OOM, segfault), "
+                         "a non-zero exit, an interruption or a stall through the configured channels; exit "
+                         "with the child's status. See docs/supervisor.md.")
+    run.add_argument("--config", help="TOML file (default: $ALERTCB_CONFIG and ALERTCB_* variables)")
+    run.add_argument("--heartbeat-timeout-s", type=float, default=60.0,
+                     help="report 'stalled' when the child's heartbeat is older than this (default 60)")
+    run.add_argument("--progress-timeout-s", type=float, default=None,
+                     help="also report 'stalled' when epoch/step did not move for this long (default: off)")
+    run.add_argument("--heartbeat-interval-s", type=float, default=1.0, help="child heartbeat period (default 1)")
+    run.add_argument("--interrupt-report-s", type=float, default=5.0,
+                     help="after forwarding SIGTERM/SIGINT, report if the child still runs this long (default 5)")
+    run.add_argument("--run-dir", help="run directory root (default $ALERTCB_RUN_DIR or alertcb-runs)")
+    run.add_argument("--run-name", help="run name (default $ALERTCB_RUN_NAME or run-<date>-<pid>)")
+    run.add_argument("--stderr-lines", type=int, default=50, help="stderr lines in each report (default 50)")
+    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    run.set_defaults(func=cmd_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from alertcb._version import __version__
 
@@ -195,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     box.add_argument("--config", help="send: TOML file (default: $ALERTCB_CONFIG and ALERTCB_* variables)")
     box.add_argument("--timeout", type=float, default=60.0, help="send: seconds to wait (default 60)")
     box.set_defaults(func=cmd_outbox)
+
+    _add_run_parser(sub)
 
     try:
         from alertcb.report.command import add_report_parser

@@ -46,7 +46,8 @@ _T = TypeVar("_T")
 ENV_PREFIX = "ALERTCB_"
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: ``ALERTCB_*`` variables read elsewhere, not by the configuration loader.
-OTHER_VARIABLES = frozenset({"ALERTCB_CONFIG", "ALERTCB_KERAS"})
+OTHER_VARIABLES = frozenset({"ALERTCB_CONFIG", "ALERTCB_KERAS",  # + set by `alertcb run` for its child:
+                             "ALERTCB_SUPERVISED", "ALERTCB_HEARTBEAT_FILE", "ALERTCB_HEARTBEAT_S"})
 #: Notifier parameters that are not configuration (objects, not values).
 _NOT_CONFIGURABLE = frozenset({"channels", "clock"})
 

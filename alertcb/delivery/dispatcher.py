@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from alertcb import heartbeat
 from alertcb._guard import capture_internal_error, guarded
 from alertcb.channels.base import Channel, Outcome, SendContext
 from alertcb.clock import SYSTEM_CLOCK, Clock
@@ -279,6 +280,7 @@ class Dispatcher:
         elif self.outbox is not None and guarded("outbox heartbeat", self.outbox.heartbeat, default=False):
             # owners that held rows for our destinations may have died since
             guarded("outbox recovery", recover, self.outbox, self.lanes, self.clock)
+        guarded("run heartbeat", heartbeat.beat, self)  # only under `alertcb run` (alertcb.heartbeat)
         while self._results:
             lane, delivery, outcome, named = self._results.popleft()
             if delivery is None or outcome is None:
@@ -377,6 +379,7 @@ class Dispatcher:
             guarded("outbox close", self.outbox.close)
         if self.run_dir is not None:
             guarded("run dir close", self.run_dir.close)
+        guarded("run heartbeat", heartbeat.end, self)
         with self._cv:
             self._cv.notify_all()
 
