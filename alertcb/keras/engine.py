@@ -114,17 +114,14 @@ class AlertEngine(AlertCallback):
             self._internal_error("on_train_begin", exc)
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            self._begin_epoch(epoch)
-            epoch = self._epoch
         self.engine.epoch_begin(epoch)
+        self._epoch = self.engine.epoch
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            step = self._global_step(batch)
-            epoch = self._epoch
-        events = self.engine.batch_end(step, logs, epoch=epoch, batch=batch)
-        self._after(events)
+        # One lock per batch: the engine counts the global step inside its own lock.
+        events = self.engine.batch_end(None, logs, batch=batch)
+        if events or self.engine._stop:
+            self._after(events)
 
     def on_test_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         if self._training:
@@ -145,9 +142,8 @@ class AlertEngine(AlertCallback):
                 self._set_plateau_direction(model)
             with self._lock:
                 self._epochs_done += 1
-                step = self._last_step
             lr = current_learning_rate(model) if self.engine.tracker is not None else None
-            events = self.engine.epoch_end(epoch, logs, step=step, lr=lr)
+            events = self.engine.epoch_end(epoch, logs, lr=lr)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_epoch_end", exc)
             return
