@@ -27,6 +27,7 @@ from alertcb.detectors._parts import MissingNames, PolicyHooks, WatchdogHooks, h
 from alertcb.detectors._parts import pick as _pick
 from alertcb.detectors._parts import tracker as _tracker
 from alertcb.detectors.base import check_name
+from alertcb.detectors.defaults import VAL_MONITOR
 from alertcb.detectors.divergence import DivergenceDetector
 from alertcb.detectors.epoch import OverfittingDetector, ValAnomalyDetector
 from alertcb.detectors.hang import DEFAULT_INTERVAL_S, HangMonitor
@@ -110,7 +111,6 @@ class Monitor(WatchdogHooks, PolicyHooks):
         self.nonfinite = _pick("nonfinite", nonfinite, NonFiniteDetector, monitor=monitor)
         self.spike = _pick("spike", spike, SpikeDetector, monitor=monitor)
         self.divergence = _pick("divergence", divergence, DivergenceDetector, monitor=monitor)
-        self._val_explicit = isinstance(val_anomaly, ValAnomalyDetector)
         self.val_anomaly = _pick("val_anomaly", val_anomaly, ValAnomalyDetector)
         self.overfitting = _pick("overfitting", overfitting, OverfittingDetector)
         self.plateau = instance("plateau", plateau, PlateauDetector)
@@ -307,14 +307,18 @@ class Monitor(WatchdogHooks, PolicyHooks):
                         events.append(rule.observe(value, step=step, epoch=epoch, metrics=values))
                 if self.val_anomaly is not None:
                     name = self.val_anomaly.monitor
-                    if name in values or self._val_explicit or any(k.startswith("val_") for k in values):
+                    if self._expects(name, values):
                         value = self._epoch_value(name, values)
                         events.append(self.val_anomaly.observe(epoch, value, step=step, metrics=values))
                 if self.overfitting is not None:
-                    self._epoch_value(self.overfitting.monitor, values)
+                    if self._expects(self.overfitting.monitor, values):
+                        self._epoch_value(self.overfitting.monitor, values)
                     events.append(self.overfitting.observe(epoch, values, step=step))
-                if self.tracker is not None:
-                    self.tracker.epoch_end(epoch, values, lr=lr)
+                tracker = self.tracker
+                if tracker is not None:
+                    if self._expects(tracker.monitor, values):
+                        self._epoch_value(tracker.monitor, values)
+                    tracker.epoch_end(epoch, values, lr=lr)
         except Exception as exc:  # noqa: BLE001
             capture_internal_error("Monitor.epoch_end", exc)
         return self._finish(events)
@@ -378,6 +382,12 @@ class Monitor(WatchdogHooks, PolicyHooks):
         self._since_check = 0
         finite = self.weights.time(check)
         return nonfinite.check_weights(step, finite, epoch=epoch, metrics=values)
+
+    @staticmethod
+    def _expects(name: str, values: Mapping[str, float]) -> bool:
+        """Whether ``name`` should be in these epoch logs: the default ``val_loss`` only once
+        validation runs (some ``val_*`` present); any other name always (else a typo)."""
+        return name in values or name != VAL_MONITOR or any(k.startswith("val_") for k in values)
 
     def _epoch_value(self, name: str, values: Mapping[str, float]) -> float | None:
         value = values.get(name)

@@ -139,7 +139,7 @@ class AlertEngine(AlertCallback):
         try:
             model = getattr(self, "model", None)
             if not self._plateau_direction_set and self.engine.plateau is not None:
-                self._set_plateau_direction(model)
+                self._set_plateau_direction(model, logs)
             with self._lock:
                 self._epochs_done += 1
             lr = current_learning_rate(model) if self.engine.tracker is not None else None
@@ -178,18 +178,19 @@ class AlertEngine(AlertCallback):
         if stop and self.engine.take_stop():
             self._stop_training()
 
-    def _set_plateau_direction(self, model: Any) -> None:
+    def _set_plateau_direction(self, model: Any, logs: Mapping[str, Any] | None) -> None:
         plateau = self.engine.plateau
         if plateau is None:
             return
         direction = keras_direction(model, plateau.monitor)
         if direction is None:
             direction = infer_mode(plateau.monitor)
-            logger.warning(
-                "alertcb PlateauAlert: cannot tell whether %r should go up or down; assuming "
-                "mode=%r (pass mode='min' or mode='max')",
-                plateau.monitor,
-                direction,
-            )
+            if plateau.monitor in (logs or {}):  # a missing name is reported once by the engine instead
+                logger.warning(
+                    "alertcb PlateauAlert: cannot tell whether %r should go up or down; assuming "
+                    "mode=%r (pass mode='min' or mode='max')",
+                    plateau.monitor,
+                    direction,
+                )
         plateau.set_direction(direction)
         self._plateau_direction_set = True
