@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from alertcb.detectors.hang import HangMonitor, schedule_hang_check
+from alertcb.detectors.nonfinite import NonFiniteError
 from alertcb.errors import ConfigError
 from alertcb.events import Event
 from alertcb.validate import check_number
@@ -134,3 +135,50 @@ class WatchdogHooks:
             except Exception:  # noqa: BLE001 - the scheduler may already be shut down
                 pass
 
+
+class PolicyHooks:
+    """`Monitor`'s reaction to the events it raised: emit, learning rate, stop/raise policies."""
+
+    lr: Callable[[], float | None] | None
+    on_nonfinite: str
+    stop_on_plateau: bool
+    plateau: Any
+    _stop: bool
+    _lock: Any
+
+    def _emit(self, event: Event | None) -> None:
+        raise NotImplementedError
+
+    @property
+    def should_stop(self) -> bool:
+        """True once a policy asks training to stop (``on_nonfinite="stop"``, ``stop_on_plateau``),
+        or the plateau detector says ``EarlyStopping`` would stop."""
+        return self._stop or (self.plateau is not None and self.plateau.should_stop)
+
+    def take_stop(self) -> bool:
+        """Whether a policy asked to stop since the last call (the adapters' hook)."""
+        if not self._stop:  # the common case, without a second lock per batch
+            return False
+        with self._lock:
+            stop, self._stop = self._stop, False
+        return stop
+
+    def _finish(self, events: list[Event | None]) -> list[Event]:
+        out = [e for e in events if e is not None]
+        if not out:
+            return out
+        out = with_lr(out, self.lr)
+        raise_for: Event | None = None
+        for event in out:
+            self._emit(event)
+            if event.resolved:
+                continue
+            if event.kind == "nonfinite" and self.on_nonfinite != "alert":
+                self._stop = True
+                if self.on_nonfinite == "raise":
+                    raise_for = raise_for or event
+            elif event.kind == "plateau" and self.stop_on_plateau:
+                self._stop = True
+        if raise_for is not None:
+            raise NonFiniteError(f"{raise_for.title}: {raise_for.message}")
+        return out

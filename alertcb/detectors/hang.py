@@ -139,20 +139,29 @@ class HangMonitor(Detector):
         """A batch finished (call from every batch-end hook)."""
         now = self._clock()
         with self._lock:
-            if self._phase == "train" and self._beats_in_phase > 0:
-                self._step_times[self._n_times % _STEP_TIMES] = now - self._last_beat
-                self._n_times += 1
-            if self._phase in ("startup", "checkpoint", "idle"):
-                self._phase = "train"
-                self._beats_in_phase = 0
-            self._beats_in_phase += 1
-            self._last_beat = now
-            if step is not None:
-                self._last_step = step
-            if epoch is not None:
-                self._last_epoch = epoch
-            if self._thread_id is None:
-                self._thread_id = threading.get_ident()
+            self.beat_held(now, step, epoch)
+
+    def share_lock(self, lock: Any) -> None:
+        """Guard this watchdog's state with ``lock`` (an ``RLock``): `Monitor` passes its own,
+        so a batch takes one lock and calls `beat_held` inside it."""
+        self._lock = lock
+
+    def beat_held(self, now: float, step: int | None = None, epoch: int | None = None) -> None:
+        """`beat` for a caller that already holds this watchdog's lock (see `share_lock`)."""
+        if self._phase == "train" and self._beats_in_phase > 0:
+            self._step_times[self._n_times % _STEP_TIMES] = now - self._last_beat
+            self._n_times += 1
+        if self._phase in ("startup", "checkpoint", "idle"):
+            self._phase = "train"
+            self._beats_in_phase = 0
+        self._beats_in_phase += 1
+        self._last_beat = now
+        if step is not None:
+            self._last_step = step
+        if epoch is not None:
+            self._last_epoch = epoch
+        if self._thread_id is None:
+            self._thread_id = threading.get_ident()
 
     def validation_beat(self) -> None:
         """A validation batch finished."""

@@ -23,16 +23,18 @@ from math import isfinite
 from typing import Any
 
 from alertcb._guard import capture_internal_error
-from alertcb.detectors._parts import MissingNames, WatchdogHooks, hang_from, instance, with_lr
+from alertcb.detectors._parts import MissingNames, PolicyHooks, WatchdogHooks, hang_from, instance
 from alertcb.detectors._parts import pick as _pick
 from alertcb.detectors._parts import tracker as _tracker
 from alertcb.detectors.base import check_name
+from alertcb.detectors.defaults import VAL_MONITOR
 from alertcb.detectors.divergence import DivergenceDetector
 from alertcb.detectors.epoch import OverfittingDetector, ValAnomalyDetector
 from alertcb.detectors.hang import DEFAULT_INTERVAL_S, HangMonitor
-from alertcb.detectors.nonfinite import NonFiniteDetector, NonFiniteError
+from alertcb.detectors.nonfinite import NonFiniteDetector
 from alertcb.detectors.plateau import PlateauDetector
 from alertcb.detectors.spike import RunningMeanDecoder, SpikeDetector
+from alertcb.detectors.steps import StepCounter
 from alertcb.detectors.threshold import ThresholdDetector
 from alertcb.detectors.weights import WeightCheckSchedule
 from alertcb.errors import ConfigError
@@ -42,7 +44,7 @@ from alertcb.validate import check_number
 POLICIES = ("alert", "stop", "raise")
 
 
-class Monitor(WatchdogHooks):
+class Monitor(WatchdogHooks, PolicyHooks):
     """Runs every enabled detector on values from any training loop and emits their events.
 
     Args:
@@ -109,7 +111,6 @@ class Monitor(WatchdogHooks):
         self.nonfinite = _pick("nonfinite", nonfinite, NonFiniteDetector, monitor=monitor)
         self.spike = _pick("spike", spike, SpikeDetector, monitor=monitor)
         self.divergence = _pick("divergence", divergence, DivergenceDetector, monitor=monitor)
-        self._val_explicit = isinstance(val_anomaly, ValAnomalyDetector)
         self.val_anomaly = _pick("val_anomaly", val_anomaly, ValAnomalyDetector)
         self.overfitting = _pick("overfitting", overfitting, OverfittingDetector)
         self.plateau = instance("plateau", plateau, PlateauDetector)
@@ -128,7 +129,14 @@ class Monitor(WatchdogHooks):
             if detector.run is None:
                 detector.run = run
         self._decoder = RunningMeanDecoder()
+        # One lock per batch: the watchdog and the summary tracker share the engine's.
         self._lock = threading.RLock()
+        if self.hang is not None:
+            self.hang.share_lock(self._lock)
+        if self.tracker is not None and hasattr(self.tracker, "share_lock"):
+            self.tracker.share_lock(self._lock)
+        self._steps = StepCounter()
+        self._position = hasattr(notifier, "last_position")
         self._job: Any = None
         self._epoch: int | None = None
         self._last_step = 0
@@ -150,6 +158,11 @@ class Monitor(WatchdogHooks):
         found += (self.hang, *self.thresholds)
         return [d for d in found if d is not None]
 
+    @property
+    def epoch(self) -> int:
+        """The current 0-based epoch, as counted by `epoch_begin`."""
+        return self._steps.epoch
+
     def train_begin(self, params: Mapping[str, Any] | None = None) -> None:
         """A (new) training run starts; ``params`` as Keras' ``callback.params`` (``epochs``, ``steps``)."""
         try:
@@ -158,6 +171,9 @@ class Monitor(WatchdogHooks):
                 steps = params.get("steps")
                 steps = steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else None
                 self._decoder = RunningMeanDecoder(steps)
+                self._steps = StepCounter(steps)
+                if self._position:
+                    self.notifier.last_position = (None, None)
                 for detector in self.detectors:
                     if detector is not self.hang:
                         detector.reset()
@@ -176,12 +192,15 @@ class Monitor(WatchdogHooks):
     def epoch_begin(self, epoch: int) -> None:
         """An epoch starts (0-based)."""
         with self._lock:
-            self._epoch = epoch
+            self._steps.epoch_begin(epoch)
+            self._epoch = epoch = self._steps.epoch
             self._decoder.reset(epoch)
+            if self._position:
+                self.notifier.last_position = (epoch, self.notifier.last_position[1])
 
     def batch_end(
         self,
-        step: int,
+        step: int | None,
         logs: Mapping[str, Any] | None,
         *,
         epoch: int | None = None,
@@ -190,7 +209,8 @@ class Monitor(WatchdogHooks):
         """Take one batch's values (one pass over ``logs``); emits and returns the events it raised.
 
         Args:
-            step: 0-based global batch index.
+            step: 0-based global batch index; None: counted by the engine from ``batch``
+                and `epoch_begin` (as the Keras adapter does), or 0, 1, 2, ... without ``batch``.
             logs: name -> value (floats, numpy scalars, tensors; others are ignored).
             epoch: 0-based epoch, if the loop has epochs.
             batch: index of the batch within its epoch; needed with ``running_mean=True``
@@ -203,8 +223,9 @@ class Monitor(WatchdogHooks):
         try:
             if not self._started:
                 self.train_begin(None)
-            if self.hang is not None:
-                self.hang.beat(step, epoch)
+            hang, now = self.hang, 0.0
+            if hang is not None:
+                now = hang._clock()
             values: dict[str, float] = {}
             bad = False
             if logs:
@@ -215,10 +236,16 @@ class Monitor(WatchdogHooks):
                         if not isfinite(number):
                             bad = True
             with self._lock:
+                if step is None:
+                    step = self._steps.step(batch)
                 self._last_step = step
                 self._batches += 1
                 if epoch is None:
                     epoch = self._epoch
+                if hang is not None:
+                    hang.beat_held(now, step, epoch)
+                if self._position:
+                    self.notifier.last_position = (epoch, step)
                 nonfinite = self.nonfinite
                 if nonfinite is not None and (bad or nonfinite.is_open("train")):
                     events.append(nonfinite.observe(step, values, epoch=epoch, scope="train"))
@@ -228,8 +255,9 @@ class Monitor(WatchdogHooks):
                     chunk = self._decoder.decode(step if batch is None else batch, loss, epoch)
                     loss, batches = chunk if chunk is not None else (None, 0)
                     decoded = chunk is not None
-                if self.tracker is not None and decoded:
-                    self.tracker.batch_end(step, loss)
+                tracker = self.tracker
+                if tracker is not None and decoded:
+                    tracker.batch_end_held(step, loss, tracker._mono())
                 if loss is not None:
                     for detector in (self.spike, self.divergence):
                         if detector is not None:
@@ -279,14 +307,18 @@ class Monitor(WatchdogHooks):
                         events.append(rule.observe(value, step=step, epoch=epoch, metrics=values))
                 if self.val_anomaly is not None:
                     name = self.val_anomaly.monitor
-                    if name in values or self._val_explicit or any(k.startswith("val_") for k in values):
+                    if self._expects(name, values):
                         value = self._epoch_value(name, values)
                         events.append(self.val_anomaly.observe(epoch, value, step=step, metrics=values))
                 if self.overfitting is not None:
-                    self._epoch_value(self.overfitting.monitor, values)
+                    if self._expects(self.overfitting.monitor, values):
+                        self._epoch_value(self.overfitting.monitor, values)
                     events.append(self.overfitting.observe(epoch, values, step=step))
-                if self.tracker is not None:
-                    self.tracker.epoch_end(epoch, values, lr=lr)
+                tracker = self.tracker
+                if tracker is not None:
+                    if self._expects(tracker.monitor, values):
+                        self._epoch_value(tracker.monitor, values)
+                    tracker.epoch_end(epoch, values, lr=lr)
         except Exception as exc:  # noqa: BLE001
             capture_internal_error("Monitor.epoch_end", exc)
         return self._finish(events)
@@ -327,18 +359,6 @@ class Monitor(WatchdogHooks):
         """Alias of `epoch_end`."""
         return self.epoch_end(epoch, metrics, step=step)
 
-    @property
-    def should_stop(self) -> bool:
-        """True once a policy asks training to stop (``on_nonfinite="stop"``, ``stop_on_plateau``),
-        or the plateau detector says ``EarlyStopping`` would stop."""
-        return self._stop or (self.plateau is not None and self.plateau.should_stop)
-
-    def take_stop(self) -> bool:
-        """Whether a policy asked to stop since the last call (the adapters' hook)."""
-        with self._lock:
-            stop, self._stop = self._stop, False
-        return stop
-
     def close(self) -> None:
         """End the run if it is open (summary, watchdog). The notifier stays open."""
         if self._started and self._batches:
@@ -363,6 +383,12 @@ class Monitor(WatchdogHooks):
         finite = self.weights.time(check)
         return nonfinite.check_weights(step, finite, epoch=epoch, metrics=values)
 
+    @staticmethod
+    def _expects(name: str, values: Mapping[str, float]) -> bool:
+        """Whether ``name`` should be in these epoch logs: the default ``val_loss`` only once
+        validation runs (some ``val_*`` present); any other name always (else a typo)."""
+        return name in values or name != VAL_MONITOR or any(k.startswith("val_") for k in values)
+
     def _epoch_value(self, name: str, values: Mapping[str, float]) -> float | None:
         value = values.get(name)
         if value is None:
@@ -372,23 +398,3 @@ class Monitor(WatchdogHooks):
     def _emit(self, event: Event | None) -> None:
         if event is not None:
             self.notifier.emit(event)
-
-    def _finish(self, events: list[Event | None]) -> list[Event]:
-        out = [e for e in events if e is not None]
-        if not out:
-            return out
-        out = with_lr(out, self.lr)
-        raise_for: Event | None = None
-        for event in out:
-            self._emit(event)
-            if event.resolved:
-                continue
-            if event.kind == "nonfinite" and self.on_nonfinite != "alert":
-                self._stop = True
-                if self.on_nonfinite == "raise":
-                    raise_for = raise_for or event
-            elif event.kind == "plateau" and self.stop_on_plateau:
-                self._stop = True
-        if raise_for is not None:
-            raise NonFiniteError(f"{raise_for.title}: {raise_for.message}")
-        return out

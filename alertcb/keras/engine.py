@@ -114,17 +114,14 @@ class AlertEngine(AlertCallback):
             self._internal_error("on_train_begin", exc)
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            self._begin_epoch(epoch)
-            epoch = self._epoch
         self.engine.epoch_begin(epoch)
+        self._epoch = self.engine.epoch
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            step = self._global_step(batch)
-            epoch = self._epoch
-        events = self.engine.batch_end(step, logs, epoch=epoch, batch=batch)
-        self._after(events)
+        # One lock per batch: the engine counts the global step inside its own lock.
+        events = self.engine.batch_end(None, logs, batch=batch)
+        if events or self.engine._stop:
+            self._after(events)
 
     def on_test_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         if self._training:
@@ -142,12 +139,11 @@ class AlertEngine(AlertCallback):
         try:
             model = getattr(self, "model", None)
             if not self._plateau_direction_set and self.engine.plateau is not None:
-                self._set_plateau_direction(model)
+                self._set_plateau_direction(model, logs)
             with self._lock:
                 self._epochs_done += 1
-                step = self._last_step
             lr = current_learning_rate(model) if self.engine.tracker is not None else None
-            events = self.engine.epoch_end(epoch, logs, step=step, lr=lr)
+            events = self.engine.epoch_end(epoch, logs, lr=lr)
         except Exception as exc:  # noqa: BLE001
             self._internal_error("on_epoch_end", exc)
             return
@@ -182,18 +178,19 @@ class AlertEngine(AlertCallback):
         if stop and self.engine.take_stop():
             self._stop_training()
 
-    def _set_plateau_direction(self, model: Any) -> None:
+    def _set_plateau_direction(self, model: Any, logs: Mapping[str, Any] | None) -> None:
         plateau = self.engine.plateau
         if plateau is None:
             return
         direction = keras_direction(model, plateau.monitor)
         if direction is None:
             direction = infer_mode(plateau.monitor)
-            logger.warning(
-                "alertcb PlateauAlert: cannot tell whether %r should go up or down; assuming "
-                "mode=%r (pass mode='min' or mode='max')",
-                plateau.monitor,
-                direction,
-            )
+            if plateau.monitor in (logs or {}):  # a missing name is reported once by the engine instead
+                logger.warning(
+                    "alertcb PlateauAlert: cannot tell whether %r should go up or down; assuming "
+                    "mode=%r (pass mode='min' or mode='max')",
+                    plateau.monitor,
+                    direction,
+                )
         plateau.set_direction(direction)
         self._plateau_direction_set = True

@@ -138,10 +138,18 @@ class SummaryTracker:
         """
         now = self._mono()
         with self._lock:
-            global_step = self._pace.batch(step, now)
-            value = loss if type(loss) is float else to_float(loss)
-            self._last_loss = value
-            self._batches.add(global_step, value)
+            self.batch_end_held(step, loss, now)
+
+    def share_lock(self, lock: Any) -> None:
+        """Guard this tracker with ``lock`` (an ``RLock``; `Monitor` passes its own, one lock per batch)."""
+        self._lock = lock
+
+    def batch_end_held(self, step: int, loss: float | None, now: float) -> None:
+        """`batch_end` for a caller already holding this tracker's lock (see `share_lock`)."""
+        global_step = self._pace.batch(step, now)
+        value = loss if type(loss) is float else to_float(loss)
+        self._last_loss = value
+        self._batches.add(global_step, value)
 
     def epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None, lr: float | None = None) -> None:
         """An epoch ended with ``logs`` (Keras epoch logs, ``val_*`` included).

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.detection import families
 from bench.detection.tasks import RunSpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -32,6 +33,8 @@ def _teacher(rng: np.random.Generator, x: np.ndarray, out: int) -> np.ndarray:
 
 def make_data(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
     """The task's training set (``spec.samples`` rows)."""
+    if spec.task in families.UNSEEN_TASKS:
+        return families.make_data(spec.task, spec.seed, spec.samples)
     rng = np.random.default_rng(spec.seed)
     n = spec.samples
     if spec.task in ("mlp_cls", "mlp_bin", "mlp_reg"):
@@ -92,7 +95,9 @@ def build_model(spec: RunSpec) -> Any:
 
     keras.utils.set_random_seed(spec.seed)
     layers = keras.layers
-    if spec.task == "mlp_cls":
+    if spec.task in families.UNSEEN_TASKS:
+        model, loss = families.build(spec.task, keras)
+    elif spec.task == "mlp_cls":
         model = keras.Sequential([keras.Input((20,)), layers.Dense(32, activation="relu"), layers.Dense(4)])
         loss: Any = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     elif spec.task == "mlp_bin":
@@ -158,7 +163,7 @@ def build_model(spec: RunSpec) -> Any:
             [keras.Input((8, 3)), layers.GRU(8, unroll=True), layers.Dense(1, activation="sigmoid")]
         )
         loss = "binary_crossentropy"
-    optimizer = {
+    optimizer = families.optimizer(spec.optimizer, spec.lr, keras) or {
         "adam": keras.optimizers.Adam,
         "sgd": keras.optimizers.SGD,
         "rmsprop": keras.optimizers.RMSprop,
@@ -193,7 +198,8 @@ def make_stream(spec: RunSpec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray
             if spec.task in ("mlp_bin", "gru", "imbalanced"):
                 ys[lo:hi] = 1.0 - ys[lo:hi]
             else:
-                ys[lo:hi] = (ys[lo:hi] + 1 + rng.integers(0, 3, size=hi - lo)) % 4
+                k = families.CLASSES.get(spec.task, 4)
+                ys[lo:hi] = (ys[lo:hi] + 1 + rng.integers(0, k - 1, size=hi - lo)) % k
     return xs, ys, steps_per_epoch
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from alertcb.events import Event
-from alertcb.keras import ThresholdAlert, default_callbacks
+from alertcb.keras import PlateauAlert, ThresholdAlert, TrainingSummary, ValAnomalyAlert, default_callbacks
 from tests.keras.conftest import firing
 from tests.keras.helpers import fit, keras, mlp, regression
 
@@ -63,11 +63,30 @@ def test_clean_fit_with_validation_is_quiet(notifier: Any, events: list[Event]) 
 
 
 @pytest.mark.core
-def test_unknown_monitor_reported_once(notifier: Any, caplog: pytest.LogCaptureFixture) -> None:
-    """ThresholdAlert on 'val_los' (typo) warns once at the first epoch end lacking it, naming what exists."""
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: ThresholdAlert(n, "val_los", above=1.0),
+        lambda n: TrainingSummary(n, monitor="val_los"),
+        lambda n: ValAnomalyAlert(n, monitor="val_los"),
+        lambda n: PlateauAlert(n, monitor="val_los"),
+    ],
+    ids=["threshold", "summary", "val_anomaly", "plateau"],
+)
+def test_unknown_monitor_reported_once(notifier: Any, caplog: pytest.LogCaptureFixture, make: Any) -> None:
+    """A monitor typo ('val_los') warns once, at the first epoch end lacking it, naming what exists;
+    nothing raises and nothing alerts."""
     x, y = regression(256)
     with caplog.at_level("WARNING", logger="alertcb"):
-        fit(mlp(), x, y, [ThresholdAlert(notifier, "val_los", above=1.0)], epochs=3, validation_split=0.25)
+        fit(mlp(), x, y, [make(notifier)], epochs=3, validation_split=0.25)
     warnings = [r.getMessage() for r in caplog.records if "'val_los'" in r.getMessage()]
     assert 1 == len(warnings)
     assert "val_loss" in warnings[0]
+
+
+def test_summary_without_validation_does_not_warn(notifier: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The summary's default monitor (val_loss) is not a typo when no validation runs."""
+    x, y = regression(256)
+    with caplog.at_level("WARNING", logger="alertcb"):
+        fit(mlp(), x, y, default_callbacks(notifier, hang=False), epochs=2)
+    assert [] == [r.getMessage() for r in caplog.records if "not in the" in r.getMessage()]
