@@ -58,6 +58,9 @@ def channel_types() -> dict[str, type[Channel]]:
 
     registry: dict[str, type[Channel]] = dict(getattr(channels, "CHANNEL_TYPES", {}))
     registry.setdefault("console", channels.Console)
+    from alertcb.registry import JsonlRegistry
+
+    registry.setdefault(JsonlRegistry.type, JsonlRegistry)
     return registry
 
 

@@ -152,3 +152,21 @@ def test_bad_input_is_a_config_error_naming_the_field(kwargs: dict[str, Any], fi
     with pytest.raises(ConfigError) as info:
         JsonlRegistry(**kwargs)
     assert info.value.field == field
+
+
+def test_config_type_checkpoints_binds_to_the_run_dir(tmp_path: Path) -> None:
+    config = tmp_path / "alertcb.toml"
+    config.write_text('[alertcb]\nrun_name = "cfg"\noutbox = false\n\n[channels.ckpts]\ntype = "checkpoints"\n')
+    notifier = Notifier.from_config(config, run_dir=tmp_path / "runs")
+    try:
+        (registry,) = notifier.channels
+        assert isinstance(registry, JsonlRegistry) and registry.name == "ckpts"
+        assert registry.path == tmp_path / "runs" / "cfg" / "checkpoints.jsonl"
+    finally:
+        notifier.close(timeout_s=2)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[channels.ckpts]\ntype = "checkpoints"\npath = 3\n')
+    from alertcb.config import load_config
+
+    with pytest.raises(ConfigError, match="channels.ckpts.path"):
+        load_config(bad)
