@@ -45,13 +45,16 @@ _TYPES = {
     "wecom": ("wecom", "WeCom"),
 }
 _CLASSES = {cls: module for module, cls in _TYPES.values()}
+#: Registries configured like channels (``[channels.x] type = "mlflow"``): type → (module, class).
+_REGISTRY_TYPES = {"mlflow": ("alertcb.registry.mlflow", "MlflowRegistry")}
 
 
 def __getattr__(name: str) -> _typing.Any:
     if name in _CLASSES:
         return getattr(_importlib.import_module(f"alertcb.channels.{_CLASSES[name]}"), name)
     if name == "CHANNEL_TYPES":
-        return {kind: __getattr__(cls) for kind, (_, cls) in _TYPES.items()}
+        registries = {kind: getattr(_importlib.import_module(m), c) for kind, (m, c) in _REGISTRY_TYPES.items()}
+        return {**{kind: __getattr__(cls) for kind, (_, cls) in _TYPES.items()}, **registries}
     raise AttributeError(f"module 'alertcb.channels' has no attribute {name!r}")
 
 
