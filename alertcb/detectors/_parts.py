@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from alertcb.detectors.defaults import VAL_MONITOR
 from alertcb.detectors.hang import HangMonitor, schedule_hang_check
 from alertcb.detectors.nonfinite import NonFiniteError
 from alertcb.errors import ConfigError
@@ -49,6 +50,12 @@ def with_lr(events: list[Event], reader: Callable[[], float | None] | None) -> l
         dataclasses.replace(e, details={**e.details, "lr": lr}) if e.kind in LR_KINDS and not e.resolved else e
         for e in events
     ]
+
+
+def expects(name: str, values: Mapping[str, float]) -> bool:
+    """Whether ``name`` should be in these epoch logs: the default ``val_loss`` only once
+    validation runs (some ``val_*`` present); any other name always (else a typo)."""
+    return name in values or name != VAL_MONITOR or any(k.startswith("val_") for k in values)
 
 
 class MissingNames:

@@ -23,11 +23,10 @@ from math import isfinite
 from typing import Any
 
 from alertcb._guard import capture_internal_error
-from alertcb.detectors._parts import MissingNames, PolicyHooks, WatchdogHooks, hang_from, instance
+from alertcb.detectors._parts import MissingNames, PolicyHooks, WatchdogHooks, expects, hang_from, instance
 from alertcb.detectors._parts import pick as _pick
 from alertcb.detectors._parts import tracker as _tracker
 from alertcb.detectors.base import check_name
-from alertcb.detectors.defaults import VAL_MONITOR
 from alertcb.detectors.divergence import DivergenceDetector
 from alertcb.detectors.epoch import OverfittingDetector, ValAnomalyDetector
 from alertcb.detectors.hang import DEFAULT_INTERVAL_S, HangMonitor
@@ -115,6 +114,7 @@ class Monitor(WatchdogHooks, PolicyHooks):
         self.overfitting = _pick("overfitting", overfitting, OverfittingDetector)
         self.plateau = instance("plateau", plateau, PlateauDetector)
         self.thresholds = [instance(f"thresholds[{i}]", r, ThresholdDetector) for i, r in enumerate(thresholds)]
+        self._batch_rules = [rule for rule in self.thresholds if rule.level == "batch"]
         self.hang = hang_from(hang, hang_timeout_s)
         self.hang_interval_s = check_number("hang_interval_s", hang_interval_s, minimum=0, strict_minimum=True)
         if on_nonfinite not in POLICIES:
@@ -247,7 +247,7 @@ class Monitor(WatchdogHooks, PolicyHooks):
                 if self._position:
                     self.notifier.last_position = (epoch, step)
                 nonfinite = self.nonfinite
-                if nonfinite is not None and (bad or nonfinite.is_open("train")):
+                if nonfinite is not None and (bad or "train" in nonfinite._incidents):
                     events.append(nonfinite.observe(step, values, epoch=epoch, scope="train"))
                 loss = values.get(self.monitor)
                 batches, decoded = 1, True
@@ -259,17 +259,20 @@ class Monitor(WatchdogHooks, PolicyHooks):
                 if tracker is not None and decoded:
                     tracker.batch_end_held(step, loss, tracker._mono())
                 if loss is not None:
-                    for detector in (self.spike, self.divergence):
-                        if detector is not None:
-                            events.append(
-                                detector.update(step, loss, epoch=epoch, metrics=values, batches=batches)
-                            )
-                for rule in self.thresholds:
-                    if rule.level == "batch":
-                        value = values.get(rule.monitor)
-                        if value is None:
-                            self._missing.report(rule.monitor, values, "batch")
-                        events.append(rule.observe(value, step=step, epoch=epoch, metrics=values))
+                    spike, divergence = self.spike, self.divergence
+                    if spike is not None:
+                        event = spike.update(step, loss, epoch=epoch, metrics=values, batches=batches)
+                        if event is not None:
+                            events.append(event)
+                    if divergence is not None:
+                        event = divergence.update(step, loss, epoch=epoch, metrics=values, batches=batches)
+                        if event is not None:
+                            events.append(event)
+                for rule in self._batch_rules:
+                    value = values.get(rule.monitor)
+                    if value is None:
+                        self._missing.report(rule.monitor, values, "batch")
+                    events.append(rule.observe(value, step=step, epoch=epoch, metrics=values))
                 if self.weights_check is not None and nonfinite is not None and self.weights.due():
                     if not nonfinite.active:
                         events.append(self._check_weights(step, epoch, values))
@@ -307,16 +310,16 @@ class Monitor(WatchdogHooks, PolicyHooks):
                         events.append(rule.observe(value, step=step, epoch=epoch, metrics=values))
                 if self.val_anomaly is not None:
                     name = self.val_anomaly.monitor
-                    if self._expects(name, values):
+                    if expects(name, values):
                         value = self._epoch_value(name, values)
                         events.append(self.val_anomaly.observe(epoch, value, step=step, metrics=values))
                 if self.overfitting is not None:
-                    if self._expects(self.overfitting.monitor, values):
+                    if expects(self.overfitting.monitor, values):
                         self._epoch_value(self.overfitting.monitor, values)
                     events.append(self.overfitting.observe(epoch, values, step=step))
                 tracker = self.tracker
                 if tracker is not None:
-                    if self._expects(tracker.monitor, values):
+                    if expects(tracker.monitor, values):
                         self._epoch_value(tracker.monitor, values)
                     tracker.epoch_end(epoch, values, lr=lr)
         except Exception as exc:  # noqa: BLE001
@@ -382,12 +385,6 @@ class Monitor(WatchdogHooks, PolicyHooks):
         self._since_check = 0
         finite = self.weights.time(check)
         return nonfinite.check_weights(step, finite, epoch=epoch, metrics=values)
-
-    @staticmethod
-    def _expects(name: str, values: Mapping[str, float]) -> bool:
-        """Whether ``name`` should be in these epoch logs: the default ``val_loss`` only once
-        validation runs (some ``val_*`` present); any other name always (else a typo)."""
-        return name in values or name != VAL_MONITOR or any(k.startswith("val_") for k in values)
 
     def _epoch_value(self, name: str, values: Mapping[str, float]) -> float | None:
         value = values.get(name)

@@ -196,8 +196,8 @@ class SpikeDetector(Detector):
         """Forget the baseline (a new training run)."""
         self._level_recent: deque[float] = deque()
         self._level_sorted: list[float] = []
-        self._noise_recent: deque[float] = deque()
-        self._noise_sorted: list[float] = []
+        self._noise_recent: deque[float] = deque(maxlen=self.window)
+        self._noise_cache: list[float] | None = []  # sorted _noise_recent; None: stale
         self._max_recent: deque[float] = deque(maxlen=self.max_window)
         self._floor: float | None = None
         self._warm: list[float] = []
@@ -266,23 +266,21 @@ class SpikeDetector(Detector):
         level_sorted = self._level_sorted
         level = level_sorted[len(level_sorted) >> 1]
         residual = y - level
-        noise = self._noise_sorted
-        n = len(noise)
-        if n >= 10:
-            center = noise[n >> 1]
-            spread = max(noise[min(n - 1, int(self.tail_quantile * n))] - center, 1e-6)
-        else:
-            center, spread = 0.0, 1e-6
-        if self._active_since is not None:
-            return self._update_active(step, value, y, level, residual, center, spread, epoch, metrics)
+        n = len(self._noise_recent)
         log_min_ratio = self._log_min_ratio
+        if self._active_since is not None:
+            center, spread = self._noise()
+            return self._update_active(step, value, y, level, residual, center, spread, epoch, metrics)
         fire = persisted = False
         if (
             n >= 10
-            and self.seen > self.warmup_steps
             and residual >= log_min_ratio
+            and self.seen > self.warmup_steps
             and value > max(self._max_recent)
         ):
+            # Only a candidate batch reads the noise quantiles (sorted lazily: most batches
+            # just append their residual, O(1)).
+            center, spread = self._noise()
             fire = residual > center + self.sensitivity * spread
             persistence = self.persistence_sensitivity
             if not fire and persistence is not None and residual > center + persistence * spread:
@@ -327,9 +325,21 @@ class SpikeDetector(Detector):
             },
         )
 
+    def _noise(self) -> tuple[float, float]:
+        """Center (median) and tail spread of the residuals in the noise window."""
+        noise = self._noise_cache
+        if noise is None:
+            noise = self._noise_cache = sorted(self._noise_recent)
+        n = len(noise)
+        if n < 10:
+            return 0.0, 1e-6
+        center = noise[n >> 1]
+        return center, max(noise[min(n - 1, int(self.tail_quantile * n))] - center, 1e-6)
+
     def _learn(self, value: float, y: float, residual: float) -> None:
         """A normal batch: into the noise, level and max baselines."""
-        _push(self._noise_recent, self._noise_sorted, residual, self.window)
+        self._noise_recent.append(residual)
+        self._noise_cache = None
         _push(self._level_recent, self._level_sorted, y, self.level_window)
         self._max_recent.append(value)
 
@@ -364,7 +374,7 @@ class SpikeDetector(Detector):
             self._level_recent.clear()
             self._level_sorted.clear()
             self._noise_recent.clear()
-            self._noise_sorted.clear()
+            self._noise_cache = []
             self._max_recent.clear()
             _push(self._level_recent, self._level_sorted, y, self.level_window)
             self._max_recent.append(value)
