@@ -10,7 +10,7 @@ import time
 
 mode = sys.argv[1]
 sys.stderr.write(f"child {mode} starting, pid {os.getpid()}\n")
-sys.stderr.write("token in a log line: https://hooks.example.com/services/T000/B000/XXXXSECRETXXXX\n")
+sys.stderr.write(f"a log line quoting the hook: {os.environ.get('CHILD_LEAK', '')}\n")
 sys.stderr.flush()
 if mode == "sigkill":
     os.kill(os.getpid(), signal.SIGKILL)
