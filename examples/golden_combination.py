@@ -23,7 +23,7 @@ import numpy as np
 
 import alertcb
 import alertcb.keras
-from alertcb.keras._compat import keras_module as keras
+from alertcb.keras._compat import keras_module as keras  # keras or tf_keras, as alertcb chose
 
 
 def main() -> int:

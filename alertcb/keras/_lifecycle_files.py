@@ -19,9 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from alertcb.registry.jsonl import entry_stat
+
 __all__ = ["CheckpointWatch", "Written", "pattern_regex"]
 
-_INDEX = ".index"
+_INDEX = ".index"  # a TF-format checkpoint prefix's index file
 
 
 @dataclass(frozen=True)
@@ -44,44 +46,6 @@ def pattern_regex(name_pattern: str) -> re.Pattern[str] | None:
     except ValueError:
         return None
     return re.compile("".join(parts) + r"\Z")
-
-
-def _stat(path: str) -> tuple[int, int] | None:
-    """``(mtime_ns, size)`` of a file, a folder (over its tree) or a TF checkpoint prefix."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return _prefix_stat(path)
-    if not os.path.isdir(path):
-        return st.st_mtime_ns, st.st_size
-    mtime, size = st.st_mtime_ns, 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                fst = os.stat(os.path.join(root, name))
-            except OSError:
-                continue
-            mtime, size = max(mtime, fst.st_mtime_ns), size + fst.st_size
-    return mtime, size
-
-
-def _prefix_stat(prefix: str) -> tuple[int, int] | None:
-    """A TF-format checkpoint ``prefix`` (``prefix.index`` and ``prefix.data-*``)."""
-    try:
-        index = os.stat(prefix + _INDEX)
-    except OSError:
-        return None
-    mtime, size = index.st_mtime_ns, index.st_size
-    folder, base = os.path.split(prefix)
-    try:
-        with os.scandir(folder or ".") as entries:
-            for entry in entries:
-                if entry.name.startswith(base + ".data-"):
-                    st = entry.stat()
-                    mtime, size = max(mtime, st.st_mtime_ns), size + st.st_size
-    except OSError:
-        pass
-    return mtime, size
 
 
 class CheckpointWatch:
@@ -137,7 +101,7 @@ class CheckpointWatch:
     def _look(self, epoch: int | None, logs: Mapping[str, Any] | None, *, first: bool) -> list[Written]:
         written: list[Written] = []
         for path in self._candidates(epoch, logs):
-            stat = _stat(path)
+            stat = entry_stat(path)
             if stat is None:
                 continue
             before = self._seen.get(path)

@@ -2,8 +2,9 @@
 
 One JSON line per checkpoint really written: ``path``, ``epoch`` (0-based) and
 ``epoch_number`` (1-based), ``monitor``, ``value``, ``is_best``, ``sha256``,
-``size_bytes``, ``time`` (Unix seconds) and ``time_iso`` (UTC), ``run``, ``step`` and
-``missing``. The SHA-256 is computed here, on the dispatcher's thread (streamed, 1 MiB
+``size_bytes``, ``time`` (Unix seconds) and ``time_iso`` (UTC), ``run``, ``step``,
+``missing`` and ``changed_since_write`` (the file was overwritten between the write and
+its registration, e.g. a fixed ``best.keras`` path: the hash is of the newer content). The SHA-256 is computed here, on the dispatcher's thread (streamed, 1 MiB
 at a time), never on the training thread; a SavedModel folder is hashed as a tree
 (sorted relative paths and contents). A path that vanished before registration gives
 a line with ``"missing": true`` and a ``registry_error`` alert, never an exception.
@@ -15,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
+import glob
 import hashlib
 import json
 import logging
@@ -24,12 +26,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from alertcb.channels.base import Outcome
+from alertcb.channels.base import Outcome, SendContext
 from alertcb.errors import ConfigError
 from alertcb.events import json_number
+from alertcb.notification import Notification
 from alertcb.registry.base import CheckpointRecord, Registry
 
-__all__ = ["FILENAME", "JsonlRegistry", "sha256_of"]
+__all__ = ["FILENAME", "JsonlRegistry", "entry_stat", "sha256_of"]
 
 logger = logging.getLogger("alertcb")
 
@@ -52,6 +55,13 @@ def sha256_of(path: str | os.PathLike[str]) -> tuple[str, int]:
             digest.update(file.relative_to(target).as_posix().encode("utf-8", "surrogatepass") + b"\0")
             size += _stream(file, digest)
         return digest.hexdigest(), size
+    if not target.exists() and Path(str(target) + ".index").is_file():  # a TF-format prefix
+        size = 0
+        files = sorted(target.parent.glob(glob.escape(target.name) + ".data-*")) + [Path(str(target) + ".index")]
+        for file in files:
+            digest.update(file.name.encode("utf-8", "surrogatepass") + b"\0")
+            size += _stream(file, digest)
+        return digest.hexdigest(), size
     return _file_digest(target)
 
 
@@ -70,6 +80,44 @@ def _stream(path: Path, digest: Any) -> int:
                 return size
             size += len(chunk)
             digest.update(chunk)
+
+
+def entry_stat(path: str) -> tuple[int, int] | None:
+    """``(mtime_ns, size)`` of a file, a folder (over its tree) or a TF checkpoint prefix."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return _prefix_stat(path)
+    if not os.path.isdir(path):
+        return st.st_mtime_ns, st.st_size
+    mtime, size = st.st_mtime_ns, 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                fst = os.stat(os.path.join(root, name))
+            except OSError:
+                continue
+            mtime, size = max(mtime, fst.st_mtime_ns), size + fst.st_size
+    return mtime, size
+
+
+def _prefix_stat(prefix: str) -> tuple[int, int] | None:
+    """A TF-format checkpoint ``prefix`` (``prefix.index`` and ``prefix.data-*``)."""
+    try:
+        index = os.stat(prefix + ".index")
+    except OSError:
+        return None
+    mtime, size = index.st_mtime_ns, index.st_size
+    folder, base = os.path.split(prefix)
+    try:
+        with os.scandir(folder or ".") as entries:
+            for entry in entries:
+                if entry.name.startswith(base + ".data-"):
+                    st = entry.stat()
+                    mtime, size = max(mtime, st.st_mtime_ns), size + st.st_size
+    except OSError:
+        pass
+    return mtime, size
 
 
 class JsonlRegistry(Registry):
@@ -103,6 +151,7 @@ class JsonlRegistry(Registry):
         self.path: Path | None = Path(path) if path is not None else None
         self._lock = threading.Lock()
         self._seen: set[tuple[str, int, float]] | None = None
+        self._mtimes: dict[tuple[str, float], int] = {}
 
     def bind(self, emit: Any) -> None:
         super().bind(emit)
@@ -110,6 +159,18 @@ class JsonlRegistry(Registry):
             run_dir = getattr(getattr(emit, "__self__", None), "run_dir", None)
             if run_dir is not None:
                 self.path = Path(run_dir) / FILENAME
+
+    def send(self, notification: Notification, ctx: SendContext) -> Outcome:
+        # The mtime the write was seen with: a file overwritten since (a fixed path with
+        # save_best_only) is hashed as it is now, and its line says so.
+        for event in notification.events:
+            mtime = event.details.get("mtime_ns")
+            if event.kind == "checkpoint" and isinstance(mtime, int):
+                self._mtimes[(str(event.details.get("path")), round(float(event.time), 6))] = mtime
+        try:
+            return super().send(notification, ctx)
+        finally:
+            self._mtimes.clear()
 
     def register(self, record: CheckpointRecord) -> Outcome:
         if self.path is None:
@@ -136,7 +197,12 @@ class JsonlRegistry(Registry):
     def _line(self, record: CheckpointRecord) -> dict[str, Any]:
         sha: str | None
         size: int | None
+        seen_ns = self._mtimes.get((record.path, round(record.time, 6)))
+        changed = False
         try:
+            if seen_ns is not None:
+                now = entry_stat(record.path)
+                changed = now is not None and now[0] != seen_ns
             sha, size = sha256_of(record.path)
             missing = False
         except FileNotFoundError:
@@ -159,6 +225,7 @@ class JsonlRegistry(Registry):
             "run": record.run,
             "step": record.step,
             "missing": missing,
+            "changed_since_write": changed,
         }
 
     def _load_seen(self) -> set[tuple[str, int, float]]:

@@ -303,3 +303,24 @@ def test_bad_input_is_a_config_error_naming_the_field(tmp_path: Path, kwargs: di
         assert info.value.field == "notifier"
     finally:
         notifier.close(timeout_s=1)
+
+
+@pytest.mark.core
+def test_tf_keras_savedmodel_and_tf_format_weights(tmp_path: Path) -> None:
+    """tf_keras also writes SavedModel folders and TF-format weight prefixes: one event per write."""
+    from tests.keras.helpers import FLAVOUR
+
+    if FLAVOUR != "tf_keras":
+        pytest.skip("Keras 3's ModelCheckpoint accepts only .keras / .weights.h5 paths (tested above)")
+    x, y, xv, yv = golden_data()
+    notifier = make_notifier(tmp_path)
+    saved = keras.callbacks.ModelCheckpoint(str(tmp_path / "sm-{epoch:02d}"), save_best_only=True)
+    prefix = keras.callbacks.ModelCheckpoint(str(tmp_path / "w" / "ckpt"), save_weights_only=True)
+    with capture_events() as events:
+        tiny().fit(x, y, validation_data=(xv, yv), epochs=3, batch_size=16, verbose=0, shuffle=False,
+                   callbacks=default_callbacks(notifier) + [saved, prefix])
+        assert notifier.close(timeout_s=20) == 0
+    paths = [Path(e.details["path"]).name for e in kinds(events, "checkpoint")]
+    assert sorted(paths) == sorted(["sm-01", "sm-02", "sm-03"] + ["ckpt"] * 3)
+    lines = [json.loads(t) for t in (notifier.run_dir / "checkpoints.jsonl").read_text().splitlines()]
+    assert len(lines) == 6 and all(ln["missing"] is False and ln["size_bytes"] > 0 for ln in lines)

@@ -170,3 +170,33 @@ def test_config_type_checkpoints_binds_to_the_run_dir(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="channels.ckpts.path"):
         load_config(bad)
+
+
+def test_a_file_overwritten_before_registration_is_flagged(tmp_path: Path) -> None:
+    """A fixed path rewritten between the write and its registration: hashed as it is now, and said so."""
+    f = tmp_path / "best.keras"
+    f.write_bytes(b"v1")
+    seen = f.stat().st_mtime_ns
+    event = _checkpoint(f, 0)
+    event = Event(**{**{k: getattr(event, k) for k in ("kind", "title", "severity", "epoch", "step", "fingerprint")},
+                     "details": {**event.details, "mtime_ns": seen}})
+    f.write_bytes(b"v2-longer")
+    import os
+
+    os.utime(f, ns=(seen + 10**9, seen + 10**9))
+    notifier = Notifier(channels=[JsonlRegistry(tmp_path / "reg.jsonl")], run_name="r", run_dir=False, outbox=False,
+                        group_wait_s=0)
+    notifier.emit(event)
+    assert notifier.close(timeout_s=5) == 0
+    (line,) = _lines(tmp_path / "reg.jsonl")
+    assert line["changed_since_write"] is True and line["sha256"] == hashlib.sha256(b"v2-longer").hexdigest()
+
+
+def test_tf_checkpoint_prefix_is_hashed_with_its_files(tmp_path: Path) -> None:
+    prefix = tmp_path / "ckpt"
+    (tmp_path / "ckpt.index").write_bytes(b"ix")
+    (tmp_path / "ckpt.data-00000-of-00001").write_bytes(b"data")
+    record = CheckpointRecord(str(prefix), 0, None, None, False, None, None, None, 1.0)
+    JsonlRegistry(tmp_path / "reg.jsonl").register(record)
+    (line,) = _lines(tmp_path / "reg.jsonl")
+    assert line["missing"] is False and line["size_bytes"] == 6 and line["changed_since_write"] is False
