@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import functools
+import dataclasses
 import logging
 import os
-import signal
 import sys
-import threading
 import time
-import traceback
 import uuid
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from alertcb import distributed
+from alertcb import _process, distributed
 from alertcb._guard import capture_internal_error
+from alertcb._process import report_crash as report_crash  # re-exported (internal)
 from alertcb.channels.base import Channel
 from alertcb.channels.console import Console
 from alertcb.clock import SYSTEM_CLOCK, Clock
@@ -30,23 +25,17 @@ from alertcb.delivery.outbox import Outbox
 from alertcb.delivery.rundir import DEFAULT_ROOT, RunDir, safe_dirname
 from alertcb.errors import ConfigError
 from alertcb.events import LIFECYCLE_KINDS, Event, RunInfo, Severity
-from alertcb.filters import tail_lines
 from alertcb.notification import Attachment
-from alertcb.redact import scrub
 from alertcb.render import Renderer
 from alertcb.scheduling import Scheduler
-from alertcb.validate import check_notifier_options
+from alertcb.validate import check_notifier_options, check_template
 
 __all__ = ["Notifier"]
 
 logger = logging.getLogger("alertcb")
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 #: Process-wide listeners (``alertcb.testing.capture_events`` uses this).
 _global_listeners: list[Callable[[Event], None]] = []
-_live: weakref.WeakSet[Notifier] = weakref.WeakSet()
-_sigterm_installed: dict[str, Any] = {}
 
 #: Kinds that only the chief sends when ``send_from="chief"`` (run-level alerts).
 RUN_LEVEL_KINDS = frozenset(
@@ -169,17 +158,8 @@ class Notifier:
             chosen.append(_default_registry())
         self.renderer = Renderer(template_dir, link_url=link_url, run_dir=self.run_dir)
         for channel in chosen:
-            _check_template(self.renderer, channel)
-        policy = DeliveryPolicy(
-            attempt_timeout_s=opts["attempt_timeout_s"],
-            connect_timeout_s=opts["connect_timeout_s"],
-            deadline_s=opts["deadline_s"],
-            retry_base_s=opts["retry_base_s"],
-            retry_max_s=opts["retry_max_s"],
-            max_retry_after_s=opts["max_retry_after_s"],
-            rate_limits=rate_limits,
-            verify_tls=verify_tls,
-        )
+            check_template(self.renderer, channel)
+        policy = DeliveryPolicy(**{f.name: opts[f.name] for f in dataclasses.fields(DeliveryPolicy)})
         self._dispatcher = Dispatcher(
             chosen,
             run=self.run,
@@ -203,7 +183,8 @@ class Notifier:
         #: ``(epoch, step)`` last reported by alertcb's Keras callbacks (0-based; None when
         #: unknown); crash and SIGTERM alerts carry it.
         self.last_position: tuple[int | None, int | None] = (None, None)
-        _live.add(self)
+        self._handles_sigterm = False
+        _process.track(self)  # closed at exit, flushed on SIGTERM
         if handle_sigterm:
             self.install_sigterm_handler()
         self._dispatcher.start()  # also re-delivers what an earlier run left in the outbox
@@ -320,7 +301,7 @@ class Notifier:
         """This notifier's `alertcb.scheduling.Scheduler` for periodic jobs (started on first job)."""
         return self._scheduler
 
-    def watch(self) -> _Watch:
+    def watch(self) -> _process.Watch:
         """Send a ``crash`` alert for any exception (KeyboardInterrupt included), then re-raise.
 
         Use as a context manager or a decorator.
@@ -329,20 +310,14 @@ class Notifier:
             >>> with notifier.watch():  # doctest: +SKIP
             ...     model.fit(x, y, callbacks=alertcb.keras.default_callbacks(notifier))
         """
-        return _Watch(self)
+        return _process.Watch(self)
 
     def install_sigterm_handler(self) -> None:
         """On SIGTERM: send an ``interrupted`` alert, flush every live notifier, then exit as SIGTERM would.
 
         Only possible from the main thread; elsewhere it logs a warning and does nothing.
         """
-        self._handles_sigterm = True
-        if "previous" in _sigterm_installed:
-            return
-        if threading.current_thread() is not threading.main_thread():
-            logger.warning("alertcb: the SIGTERM handler can only be installed from the main thread")
-            return
-        _sigterm_installed["previous"] = signal.signal(signal.SIGTERM, _on_sigterm)
+        _process.install_sigterm(self)
 
     def __enter__(self) -> Notifier:
         return self
@@ -384,116 +359,9 @@ class Notifier:
             return ()
         return tuple(build_report(event, self.renderer, self.run_dir))
 
-    def _emit_end(self, kind: str, title: str, message: str, severity: Severity, details: dict[str, Any]) -> None:
-        epoch, step = self.last_position
-        event = Event(
-            kind=kind, title=title, message=message, severity=severity, run=self.run, details=details, epoch=epoch, step=step
-        )
-        self.emit(event)
-
 
 def _default_registry() -> Channel:
     """The embedded checkpoint registry, ``<run_dir>/checkpoints.jsonl``."""
     from alertcb.registry.jsonl import JsonlRegistry
 
     return JsonlRegistry()
-
-
-def _check_template(renderer: Renderer, channel: Channel) -> None:
-    """A channel's own ``template`` option must name a template that exists and compiles."""
-    name = getattr(channel, "template", None)
-    if not name:
-        return
-    import jinja2
-
-    try:
-        renderer.env.get_template(str(name))
-    except jinja2.TemplateNotFound:
-        problem = f"no template {str(name)!r} in template_dir or the packaged templates"
-        raise ConfigError(f"channels.{channel.name}.template", problem) from None
-    except jinja2.TemplateSyntaxError as exc:
-        problem = f"template {str(name)!r} does not compile: {exc.message} (line {exc.lineno})"
-        raise ConfigError(f"channels.{channel.name}.template", problem) from None
-
-
-class _Watch(contextlib.ContextDecorator):
-    def __init__(self, notifier: Notifier) -> None:
-        self.notifier = notifier
-
-    def __enter__(self) -> _Watch:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> Literal[False]:
-        if exc_type is None or exc is None or issubclass(exc_type, (GeneratorExit, SystemExit)):
-            return False
-        try:
-            report_crash(self.notifier, exc)
-        except Exception as inner:  # noqa: BLE001
-            capture_internal_error("watch", inner)
-        return False
-
-    def __call__(self, func: F) -> F:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self:
-                return func(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-
-def report_crash(notifier: Notifier, exc: BaseException) -> None:
-    """Emit a ``crash`` event for ``exc`` and flush (bounded by ``flush_timeout_s``)."""
-    # The user's exception text may quote a configured secret (a webhook URL in a
-    # requests error): scrub it before it is stored or sent.
-    trace = scrub("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    name = type(exc).__name__
-    text = scrub(str(exc))
-    interrupted = isinstance(exc, KeyboardInterrupt)
-    notifier._emit_end(
-        "crash",
-        f"training crashed: {name}",
-        f"{name}: {text}"[:2000] if text else name,
-        Severity.WARNING if interrupted else Severity.CRITICAL,
-        {"exception": name, "traceback": tail_lines(trace[-20_000:], 60)},
-    )
-    notifier.flush()
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
-    for notifier in list(_live):
-        if getattr(notifier, "_handles_sigterm", False) and not notifier.closed:
-            notifier._emit_end(
-                "interrupted",
-                "training interrupted (SIGTERM)",
-                f"process {os.getpid()} received SIGTERM (preemption or cancellation)",
-                Severity.CRITICAL,
-                {"signal": "SIGTERM", "stack": tail_lines(stack, 30)},
-            )
-    for notifier in list(_live):
-        if not notifier.closed:
-            notifier.close()
-    previous = _sigterm_installed.pop("previous", signal.SIG_DFL)
-    if callable(previous):
-        signal.signal(signal.SIGTERM, previous)
-        previous(signum, frame)
-        return
-    if previous == signal.SIG_IGN:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        return
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-    # Still here: as PID 1 (a container without an init) the kernel ignores a default SIGTERM.
-    os._exit(128 + signum)
-
-
-@atexit.register
-def _close_all_at_exit() -> None:
-    for notifier in list(_live):
-        try:
-            if not notifier.closed:
-                notifier.close()
-        except Exception:  # noqa: BLE001 - never fail interpreter shutdown
-            pass

@@ -12,9 +12,13 @@ import re
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alertcb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alertcb.channels.base import Channel
+    from alertcb.render import Renderer
 
 
 def check_number(
@@ -203,3 +207,24 @@ def check_notifier_options(options: Mapping[str, Any]) -> dict[str, Any]:
     check_existing("template_dir", out.get("template_dir"), kind="folder")
     check_link("link_url", out.get("link_url"))
     return out
+
+
+def check_template(renderer: Renderer, channel: Channel) -> None:
+    """A channel's own ``template`` option must name a template that exists and compiles.
+
+    Raises:
+        ConfigError: naming ``channels.<name>.template``.
+    """
+    name = getattr(channel, "template", None)
+    if not name:
+        return
+    import jinja2
+
+    try:
+        renderer.env.get_template(str(name))
+    except jinja2.TemplateNotFound:
+        problem = f"no template {str(name)!r} in template_dir or the packaged templates"
+        raise ConfigError(f"channels.{channel.name}.template", problem) from None
+    except jinja2.TemplateSyntaxError as exc:
+        problem = f"template {str(name)!r} does not compile: {exc.message} (line {exc.lineno})"
+        raise ConfigError(f"channels.{channel.name}.template", problem) from None

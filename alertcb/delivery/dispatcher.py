@@ -3,8 +3,8 @@
 The training thread only calls `Dispatcher.emit`, which appends to a bounded
 in-memory queue under a short lock (no I/O, never blocks, never raises). The
 ``alertcb-dispatcher`` daemon thread then, for each event: writes the run
-directory, groups it into incidents (`Grouper`), records each resulting
-notification in the outbox, and hands it to one `Lane` per destination, which applies
+directory, groups it into incidents, records each resulting notification in the outbox
+(`alertcb.delivery.routing.Router`), and hands it to one `Lane` per destination, which applies
 the delivery policy (timeouts, backoff, bounded ``Retry-After``, deadlines, rate limits,
 honest coalescing; see `alertcb.delivery.lane`).
 
@@ -18,18 +18,18 @@ Accounting, exact at any moment: ``emitted == processed + sum(dropped) + pending
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
 import weakref
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from alertcb import heartbeat
 from alertcb._guard import capture_internal_error, guarded
+from alertcb._version import __version__
 from alertcb.channels.base import Channel, Outcome, SendContext
 from alertcb.clock import SYSTEM_CLOCK, Clock
 from alertcb.delivery.grouping import Grouper
@@ -37,15 +37,13 @@ from alertcb.delivery.lane import Lane
 from alertcb.delivery.outbox import Outbox
 from alertcb.delivery.policy import Delivery, DeliveryPolicy, http_client
 from alertcb.delivery.recovery import OutboxLedger, recover
+from alertcb.delivery.routing import ReportBuilder, Router
 from alertcb.delivery.rundir import RunDir
 from alertcb.events import Event, RunInfo
-from alertcb.notification import Attachment, Notification
+from alertcb.notification import Notification
 from alertcb.render import Renderer
 
 logger = logging.getLogger("alertcb")
-
-#: Events of one incident written to events.jsonl before repeats are only counted.
-MAX_LOGGED_REPEATS = 100
 
 _live: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
 
@@ -87,7 +85,7 @@ class Dispatcher:
         queue_size: int = 10_000,
         group_wait_s: float = 5.0,
         repeat_interval_s: float = 3600.0,
-        report_builder: Callable[[Event], tuple[Attachment, ...]] | None = None,
+        report_builder: ReportBuilder | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.channels = list(channels)
@@ -101,6 +99,7 @@ class Dispatcher:
         self.clock = clock
         self.grouper = Grouper(group_wait_s=group_wait_s, repeat_interval_s=repeat_interval_s, clock=clock)
         self.lanes = [Lane(c, self.policy, clock, self._report) for c in self.channels]
+        self._router = Router(run, self.grouper, run_dir, outbox, report_builder)
         self._init_runtime_state()
         self._recovery_pending = 1 if outbox is not None else 0
         _live.add(self)
@@ -295,10 +294,10 @@ class Dispatcher:
             self._in_flight = len(batch)
         notes: list[Notification] = []
         for event in batch:
-            notes.extend(guarded("handle event", self._handle, event, default=[]))
+            notes.extend(guarded("handle event", self._router.handle, event, self.clock.monotonic(), default=[]))
         now = self.clock.monotonic()
         notes.extend(self.grouper.tick(now, force=self._flushing > 0))
-        self._route(notes, now)
+        self._router.route(notes, self.lanes, now)
         for lane in self.lanes:
             self._ledger.settled.extend(guarded(f"expire {lane.name}", lane.expire, now, default=[]))
             guarded(f"resend {lane.name}", lane.schedule_resends, now)
@@ -317,50 +316,13 @@ class Dispatcher:
         with self._cv:
             self._cv.notify_all()
 
-    def _handle(self, event: Event) -> list[Notification]:
-        """Record one event and return the notifications it causes now."""
-        if event.run is None:
-            event = event.with_run(self.run)
-        incident = self.grouper.incidents.get(event.fingerprint)
-        if self.run_dir is not None and (
-            incident is None or incident.total < MAX_LOGGED_REPEATS or event.resolved
-        ):
-            self.run_dir.record(event)
-        attachments: tuple[Attachment, ...] = ()
-        if event.kind == "summary" and self.report_builder is not None:
-            attachments = guarded("report", self.report_builder, event, default=()) or ()
-        notes = self.grouper.process(event, self.clock.monotonic())
-        if attachments:
-            notes = [dataclasses.replace(n, attachments=attachments) for n in notes]
-        return notes
-
-    def _route(self, notes: list[Notification], now: float) -> None:
-        """Queue ``notes`` on the lanes that accept them, recording them in the outbox first
-        (one transaction for the whole batch)."""
-        if not notes:
-            return
-        routed = []
-        for note in notes:
-            targets = [
-                lane for lane in self.lanes if guarded("accepts", lane.channel.accepts, note.event, default=False)
-            ]
-            if targets:
-                routed.append((note, targets))
-        row_ids: list[dict[str, int]] = [{} for _ in routed]
-        if self.outbox is not None and routed:
-            batch = [(note, [t.name for t in targets]) for note, targets in routed]
-            row_ids = guarded("outbox add", self.outbox.add_many, batch, default=None) or row_ids
-        for (note, targets), ids in zip(routed, row_ids, strict=True):
-            for lane in targets:
-                lane.enqueue(note, ids.get(lane.name, 0), now)
-
     # ---------------------------------------------------------------- resources
     def _context(self) -> SendContext:
         return SendContext(self._client(), self.renderer.render, self.policy.attempt_timeout_s)
 
     def _client(self) -> Any:
         if self._http is None:
-            self._http = http_client(self.policy, f"alertcb/{_version()}")
+            self._http = http_client(self.policy, f"alertcb/{__version__}")
         return self._http
 
     def _shutdown(self) -> None:
@@ -398,9 +360,3 @@ class Dispatcher:
     @property
     def outbox_path(self) -> Path | None:
         return self.outbox.path if self.outbox is not None else None
-
-
-def _version() -> str:
-    from alertcb._version import __version__
-
-    return __version__

@@ -3,9 +3,10 @@
 A `Lane` owns its state *and* every decision about it: `enqueue` (and coalescing), `pump`
 (hand the sender thread the next due attempts), `settle` (an attempt's outcome: delivered,
 retry with backoff and a bounded ``Retry-After``, or given up), `expire` (the deadline, in
-every state), and the periodic re-sends of destinations that need them (Alertmanager).
-The dispatcher only calls this API, from its own thread; the lane's sender thread runs
-one batch of attempts at a time and reports each outcome through ``report``.
+every state), and the periodic re-sends of destinations that need them (Alertmanager,
+`alertcb.delivery.resend`). The dispatcher only calls this API, from its own thread; the
+lane's `alertcb.delivery.sender.Sender` thread runs one batch of attempts at a time and
+reports each outcome through ``report``.
 
 Coalescing is honest: a destination is coalesced only when it must be (``Channel.coalesce``
 is True *and* it is rate-limited or failing); summaries, progress digests, test messages,
@@ -17,19 +18,17 @@ incident (see `alertcb.delivery.policy.fold`).
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
-from alertcb._guard import capture_internal_error
-from alertcb.channels.base import Channel, Outcome, SendContext, TransportError
+from alertcb.channels.base import Channel, Outcome, SendContext
 from alertcb.clock import Clock
 from alertcb.delivery.grouping import UNGROUPED_KINDS
 from alertcb.delivery.policy import Delivery, DeliveryPolicy, TokenBucket, fold
+from alertcb.delivery.resend import Resends
+from alertcb.delivery.sender import Sender, attempt
 from alertcb.notification import Notification
-from alertcb.redact import scrub
 
 logger = logging.getLogger("alertcb")
 
@@ -41,8 +40,7 @@ LANE_MAX_QUEUE = 200
 #: Queued notifications beyond which any destination's waiting ones are folded: one that
 #: has this many waiting is not keeping up (a burst of a few hundred never reaches it).
 LANE_HARD_MAX_QUEUE = 1000
-#: How many more times a re-sending destination (Alertmanager) gets each resolve.
-RESOLVE_RESENDS = 3
+__all__ = ["LANE_HARD_MAX_QUEUE", "LANE_MAX_QUEUE", "SEND_BATCH", "Lane"]
 
 #: ``report(lane, delivery, outcome, named)``; ``delivery is None`` marks the end of a batch.
 Report = Callable[["Lane", "Delivery | None", "Outcome | None", "int | None"], None]
@@ -70,6 +68,7 @@ class Lane:
         self.bucket = TokenBucket(rate, channel.default_burst, clock.monotonic()) if rate else None
         self.coalesce = bool(channel.coalesce)
         self.resend_interval_s: float | None = getattr(channel, "resend_interval_s", None)
+        self.resends = Resends(self.resend_interval_s) if self.resend_interval_s is not None else None
         self.queue: deque[Delivery] = deque()
         self.in_flight: list[Delivery] = []  # handed to the sender thread, not yet settled
         self.blocked_until = 0.0
@@ -77,13 +76,10 @@ class Lane:
         self._in_flight_since = 0.0
         self._next_deadline = float("inf")  # a lower bound of the queued deadlines
         self._fold_check_at = LANE_MAX_QUEUE  # queue length at which folding is tried next
-        self.live: dict[str, tuple[Notification, float]] = {}  # fingerprint -> (last sent, when)
-        self.live_resolved: dict[str, tuple[Notification, float, int]] = {}  # ... resends left
         self.counts: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
         self.last_error = ""
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] | None = None
-        self._thread: threading.Thread | None = None
+        self.sender = Sender(self.name)
 
     # ------------------------------------------------------------------ queueing
     def enqueue(
@@ -148,7 +144,7 @@ class Lane:
         self.in_flight = batch
         self._in_flight_since = now
         ctx = make_ctx()
-        self._submit(lambda: self._send_batch(batch, ctx))
+        self.sender.submit(lambda: self._send_batch(batch, ctx))
 
     def batch_done(self) -> None:
         """The sender finished its batch (every outcome was reported before this)."""
@@ -160,22 +156,12 @@ class Lane:
         try:
             for delivery in batch:
                 ctx.named = None
-                outcome = self._attempt(delivery, ctx)
+                outcome = attempt(self.channel, delivery.notification, ctx)
                 self._report(self, delivery, outcome, ctx.named)
                 if outcome.verdict != "delivered":
                     break
         finally:
             self._report(self, None, None, None)
-
-    def _attempt(self, delivery: Delivery, ctx: SendContext) -> Outcome:
-        """One attempt. Never raises."""
-        try:
-            return self.channel.send(delivery.notification, ctx)
-        except TransportError as exc:
-            return Outcome.retry(str(exc))
-        except Exception as exc:  # noqa: BLE001 - a broken channel must not kill the thread
-            capture_internal_error(f"channel {self.name}", exc)
-            return Outcome.retry(f"channel error {type(exc).__name__}: {scrub(str(exc))}")
 
     # ------------------------------------------------------------------ outcomes
     def settle(self, delivery: Delivery, outcome: Outcome, named: int | None, now: float) -> Settled | None:
@@ -188,7 +174,8 @@ class Lane:
                 return None
             self._count_delivered(delivery.notification, named)
             self.counts["notifications_delivered"] += delivery.merged
-            self._remember_live(delivery.notification, now)
+            if self.resends is not None:
+                self.resends.remember(delivery.notification, now)
             return (delivery.row_ids, "delivered", "")
         self.failing += 1
         self.last_error = outcome.reason
@@ -298,39 +285,12 @@ class Lane:
         self.queue.extend(keep)
 
     # ------------------------------------------------------------------ periodic re-send (Alertmanager)
-    def _remember_live(self, note: Notification, now: float) -> None:
-        """Track what a re-sending destination must refresh: firing incidents until they
-        resolve, and each resolve `RESOLVE_RESENDS` more times."""
-        if self.resend_interval_s is None:
-            return
-        for event in note.events:
-            if event.kind in UNGROUPED_KINDS:
-                continue
-            single = Notification(events=(event,))
-            if event.resolved:
-                self.live.pop(event.fingerprint, None)
-                self.live_resolved[event.fingerprint] = (single, now, RESOLVE_RESENDS)
-            else:
-                self.live_resolved.pop(event.fingerprint, None)
-                self.live[event.fingerprint] = (single, now)
-
     def schedule_resends(self, now: float) -> None:
-        """Queue the refreshes that are due."""
-        interval = self.resend_interval_s
-        if interval is None or not (self.live or self.live_resolved):
+        """Queue the refreshes that are due (`alertcb.delivery.resend.Resends.due`)."""
+        if self.resends is None or not (self.resends.live or self.resends.live_resolved):
             return
         queued = {e.fingerprint for d in self.queue for e in d.notification.events}
-        for fingerprint, (note, when) in list(self.live.items()):
-            if now - when >= interval and fingerprint not in queued:
-                self.live[fingerprint] = (note, now)
-                self.queue.append(Delivery(note, [0], now, now + interval, resend=True))
-        for fingerprint, (note, when, left) in list(self.live_resolved.items()):
-            if now - when >= interval and fingerprint not in queued:
-                if left <= 1:
-                    del self.live_resolved[fingerprint]
-                else:
-                    self.live_resolved[fingerprint] = (note, now, left - 1)
-                self.queue.append(Delivery(note, [0], now, now + interval, resend=True))
+        self.queue.extend(self.resends.due(now, queued))
 
     # ------------------------------------------------------------------ timing
     def next_due(self, now: float) -> float | None:
@@ -343,9 +303,8 @@ class Lane:
             times.append(due)
         if self.queue and self._next_deadline != float("inf"):
             times.append(self._next_deadline)
-        if self.resend_interval_s is not None:
-            times.extend(w + self.resend_interval_s for _, w in self.live.values())
-            times.extend(w + self.resend_interval_s for _, w, _ in self.live_resolved.values())
+        if self.resends is not None:
+            times.extend(self.resends.next_times())
         return min(times) if times else None
 
     def stats(self) -> dict[str, Any]:
@@ -371,38 +330,15 @@ class Lane:
         }
 
     # ------------------------------------------------------------------ threads
-    def _submit(self, job: Callable[[], None]) -> None:
-        """Run ``job`` on this destination's sender thread (started lazily)."""
-        if self._thread is None or self._jobs is None:
-            self._jobs = queue.SimpleQueue()
-            self._thread = threading.Thread(
-                target=_sender_loop, args=(self._jobs,), name=f"alertcb-send-{self.name}", daemon=True
-            )
-            self._thread.start()
-        self._jobs.put(job)
-
     def stop(self, timeout_s: float) -> bool:
         """Stop the sender thread; False if it is stuck in an attempt."""
-        if self._thread is None or self._jobs is None:
-            return True
-        self._jobs.put(None)
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        return self.sender.stop(timeout_s)
 
     def reset_after_fork(self) -> None:
         """In a forked child: forget the parent's queue, re-sends and threads."""
         self.queue.clear()
-        self.live.clear()
-        self.live_resolved.clear()
+        if self.resends is not None:
+            self.resends.clear()
         self.in_flight = []
-        self._jobs = None
-        self._thread = None
+        self.sender.forget()
         self._next_deadline = float("inf")
-
-
-def _sender_loop(jobs: queue.SimpleQueue[Callable[[], None] | None]) -> None:
-    while True:
-        job = jobs.get()
-        if job is None:
-            return
-        job()

@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 from alertcb import Event, Notifier
 from alertcb.channels import Alertmanager
 from alertcb.clock import ManualClock
-from alertcb.delivery.lane import RESOLVE_RESENDS
+from alertcb.delivery.resend import RESOLVE_RESENDS
 from tests.conftest_services import wait_for
 
 
