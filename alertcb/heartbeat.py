@@ -80,7 +80,7 @@ def _position(dispatcher: Any) -> tuple[int | None, int | None]:
     if callable(hook):
         epoch, step = hook()
         return epoch, step
-    module = sys.modules.get("alertcb.notifier")
+    module = sys.modules.get("alertcb._process")  # the live Notifiers
     for notifier in list(getattr(module, "_live", ())):
         if getattr(notifier, "_dispatcher", None) is dispatcher:
             epoch, step = getattr(notifier, "last_position", (None, None))
