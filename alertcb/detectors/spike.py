@@ -16,13 +16,11 @@ is a spike when all three hold —
   sensitivity * spread`` where ``spread`` is the ``tail_quantile`` (98th percentile)
   residual minus the median residual. This is what keeps heavy-tailed runs quiet.
 
-Two consecutive batches above ``min_ratio`` and the recent max, and above ``center +
-persistence_sensitivity * spread``, also count (multi-batch faults slightly below the
-one-batch threshold; one batch of delay). Alerts are possible from batch
-``warmup_steps`` (20) on: the first two rules need no long noise history. Spikes never
-enter the baselines. One alert per incident; ``resolved`` after ``resolve_steps``
-consecutive normal batches; a loss that stays high for ``2 * window`` batches becomes the
-new level (the divergence detector reports level shifts).
+Two consecutive batches above ``min_ratio``, the recent max and ``center + persistence_sensitivity *
+spread`` also count (multi-batch faults slightly below the one-batch threshold; one batch of delay).
+Alerts are possible from batch ``warmup_steps`` (20) on. Spikes never enter the baselines. One alert
+per incident; ``resolved`` after ``resolve_steps`` consecutive normal batches; a loss that stays high
+for ``2 * window`` batches becomes the new level (the divergence detector reports level shifts).
 """
 
 from __future__ import annotations

@@ -1,0 +1,28 @@
+"""The layout stays readable: no module over 400 lines, and docs/design.md names every subpackage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "alertcb"
+MAX_LINES = 400
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_there_are_modules() -> None:
+    assert len(MODULES) > 50
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_over_400_lines(module: Path) -> None:
+    lines = len(module.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{module.relative_to(PACKAGE.parent)} has {lines} lines; split it by responsibility"
+
+
+def test_tests_mirror_the_subpackages() -> None:
+    tests = PACKAGE.parent / "tests"
+    subpackages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
+    missing = [name for name in subpackages if name != "templates" and not (tests / name).is_dir()]
+    assert not missing, f"no tests/<name>/ for alertcb subpackages {missing}"
