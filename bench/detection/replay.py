@@ -268,7 +268,7 @@ def score(traces: Iterable[Trace], system: Callable[[Trace], list[tuple[int, str
         onset = min((c.onset for c in cases), default=None)
         false = [s for s, _ in alerts if onset is None or s < onset]
         for key in (trace.spec.split, "all"):
-            sc = scores[key]
+            sc = scores.setdefault(key, Score())
             sc.clean_steps += clean_steps(trace)
             sc.false_alarms += len(false)
             if false:
