@@ -276,30 +276,7 @@ def dumps(payload: Any) -> bytes:
 
 def post(ctx: SendContext, url: str, payload: Any, headers: dict[str, str] | None = None) -> Any:
     """POST ``payload`` as compact JSON; transport errors become (scrubbed) `TransportError`."""
-    import httpx
-
-    from alertcb.channels.base import TransportError
-    from alertcb.redact import scrub
+    from alertcb.channels._http import post as post_body
 
     sent = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
-    try:
-        return ctx.http.post(url, content=dumps(payload), headers=sent)
-    except httpx.TimeoutException as exc:
-        raise TransportError(f"timeout ({type(exc).__name__})") from None
-    except httpx.HTTPError as exc:
-        raise TransportError(f"{type(exc).__name__}: {scrub(str(exc))}") from None
-
-
-def post_multipart(ctx: SendContext, url: str, data: dict[str, str], files: dict[str, tuple[str, bytes, str]]) -> Any:
-    """POST a multipart form (an upload); transport errors become (scrubbed) `TransportError`."""
-    import httpx
-
-    from alertcb.channels.base import TransportError
-    from alertcb.redact import scrub
-
-    try:
-        return ctx.http.post(url, data=data, files=files)
-    except httpx.TimeoutException as exc:
-        raise TransportError(f"timeout ({type(exc).__name__})") from None
-    except httpx.HTTPError as exc:
-        raise TransportError(f"{type(exc).__name__}: {scrub(str(exc))}") from None
+    return post_body(ctx, url, content=dumps(payload), headers=sent)

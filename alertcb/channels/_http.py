@@ -5,13 +5,13 @@ Validation helpers raise `ConfigError` naming the field and never echo a secret.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from alertcb.channels.base import SendContext
-from alertcb.errors import ConfigError
+from alertcb.channels.base import Outcome, SendContext, check_url, classify_http
+from alertcb.errors import ConfigError, TransportError
 from alertcb.notification import Notification
-from alertcb.redact import Secret, register
+from alertcb.redact import Secret, register, scrub
 from alertcb.render import template_name
 
 
@@ -41,6 +41,62 @@ def secret(field: str, value: Any, *, required: bool = True) -> Secret | None:
     if not isinstance(value, str):
         raise ConfigError(field, f"expected a string, got {type(value).__name__}")
     return Secret(value)
+
+
+def webhook_endpoint(field: str, value: Any, *, allow_insecure_http: Any = False) -> Secret:
+    """A required endpoint URL that is itself the credential (a chat webhook).
+
+    Returns it as a registered `Secret`, checked by `check_url` (``https://`` unless the host
+    is loopback or ``allow_insecure_http``), with the credentials it carries registered so
+    `alertcb.redact.scrub` masks them (`url_credentials`).
+
+    Raises:
+        ConfigError: naming ``field`` (or ``allow_insecure_http``); the URL is never echoed.
+    """
+    url = secret(field, value)
+    assert url is not None
+    check_url(field, url, allow_insecure_http=flag("allow_insecure_http", allow_insecure_http))
+    url_credentials(url.get())
+    return url
+
+
+def post(ctx: SendContext, url: str, *, headers: dict[str, str] | None = None, **body: Any) -> Any:
+    """POST with the shared client (``body``: httpx's ``json=``, ``content=``, ``data=``/``files=``).
+
+    Returns the ``httpx.Response``.
+
+    Raises:
+        TransportError: on a timeout or a connection error (its text scrubbed of secrets).
+    """
+    import httpx
+
+    try:
+        return ctx.http.post(url, headers=headers, **body)
+    except httpx.TimeoutException as exc:
+        raise TransportError(f"timeout ({type(exc).__name__})") from None
+    except httpx.HTTPError as exc:
+        raise TransportError(f"{type(exc).__name__}: {scrub(str(exc))}") from None
+
+
+def post_json(ctx: SendContext, url: str, payload: Any, headers: dict[str, str] | None = None) -> Any:
+    """POST ``payload`` as JSON with the shared client (see `post`)."""
+    return post(ctx, url, json=payload, headers=headers)
+
+
+#: ``classify(status, headers, text)``: a service's reading of one HTTP response.
+Classify = Callable[[int, Any, str], Outcome]
+
+
+def attempt(request: Callable[[], Any], classify: Classify = classify_http) -> Outcome:
+    """One request (``request()`` returns the ``httpx.Response``) and its verdict.
+
+    A `TransportError` (timeout, refused connection) retries; a response is ``classify``-ed.
+    """
+    try:
+        response = request()
+    except TransportError as exc:
+        return Outcome.retry(str(exc))
+    return classify(response.status_code, response.headers, response.text)
 
 
 def string(field: str, value: Any, *, allow_empty: bool = False) -> str:

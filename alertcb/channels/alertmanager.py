@@ -13,6 +13,7 @@ Prometheus does); the dispatcher re-sends firing incidents every
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import logging
 import math
 import re
@@ -26,10 +27,7 @@ from alertcb.channels.base import (
     Notification,
     Outcome,
     SendContext,
-    TransportError,
     check_url,
-    classify_http,
-    post_json,
 )
 from alertcb.errors import ConfigError
 from alertcb.events import KINDS, LIFECYCLE_KINDS, Event
@@ -164,11 +162,7 @@ class Alertmanager(Channel):
         alerts = self.build_alerts(notification, ctx)
         failures: list[tuple[str, Outcome]] = []
         for i, url in enumerate(u.get() if isinstance(u, Secret) else u for u in self._urls):
-            try:
-                response = post_json(ctx, url, alerts)
-                outcome = classify_http(response.status_code, response.headers, response.text)
-            except TransportError as exc:
-                outcome = Outcome.retry(str(exc))
+            outcome = c.attempt(functools.partial(c.post_json, ctx, url, alerts))
             if outcome.verdict != "delivered":
                 failures.append((f"urls[{i}] {redact_url(url)}", outcome))
         if not failures:

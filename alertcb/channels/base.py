@@ -22,7 +22,7 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
-from alertcb.errors import ConfigError, TransportError
+from alertcb.errors import ConfigError
 from alertcb.events import KINDS, Event, Severity
 from alertcb.notification import Notification, digest_unnamed
 from alertcb.redact import Secret, redact_url, scrub
@@ -275,19 +275,3 @@ def classify_http(status: int, headers: Any = None, body: str = "") -> Outcome:
         retry_after = retry_after_seconds(headers.get("retry-after") if headers is not None else None)
         return Outcome.retry(reason, retry_after)
     return Outcome.permanent(reason)
-
-
-def post_json(ctx: SendContext, url: str, payload: Any, headers: dict[str, str] | None = None) -> Any:
-    """POST ``payload`` as JSON with the shared client; transport errors become `TransportError`.
-
-    Returns the ``httpx.Response``.
-    """
-    import httpx
-
-    try:
-        return ctx.http.post(url, json=payload, headers=headers)
-    except httpx.TimeoutException as exc:
-        raise TransportError(f"timeout ({type(exc).__name__})") from None
-    except httpx.HTTPError as exc:
-        raise TransportError(f"{type(exc).__name__}: {scrub(str(exc))}") from None
-

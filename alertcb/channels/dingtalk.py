@@ -22,7 +22,6 @@ from alertcb.channels.base import (
     Notification,
     Outcome,
     SendContext,
-    TransportError,
     check_url,
     classify_http,
 )
@@ -148,11 +147,11 @@ class DingTalk(Channel):
         }
 
     def send(self, notification: Notification, ctx: SendContext) -> Outcome:
-        try:
-            response = _chat.post(ctx, self.signed_url(), self.build_payload(notification, ctx))
-        except TransportError as exc:
-            return Outcome.retry(str(exc))
-        return classify_response(response.status_code, response.headers, response.text, self.throttled_wait_s)
+        payload, url = self.build_payload(notification, ctx), self.signed_url()
+        return c.attempt(
+            lambda: _chat.post(ctx, url, payload),
+            lambda status, headers, text: classify_response(status, headers, text, self.throttled_wait_s),
+        )
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

@@ -20,8 +20,6 @@ from alertcb.channels.base import (
     Notification,
     Outcome,
     SendContext,
-    TransportError,
-    check_url,
     classify_http,
     retry_after_seconds,
 )
@@ -87,10 +85,7 @@ class Discord(Channel):
         rate_limit_per_min: float | None = None,
     ) -> None:
         super().__init__(name=name, min_severity=min_severity, kinds=kinds, rate_limit_per_min=rate_limit_per_min)
-        url = c.secret("webhook_url", webhook_url)
-        assert url is not None
-        check_url("webhook_url", url, allow_insecure_http=c.flag("allow_insecure_http", allow_insecure_http))
-        c.url_credentials(url.get())
+        url = c.webhook_endpoint("webhook_url", webhook_url, allow_insecure_http=allow_insecure_http)
         for segment in urllib.parse.urlsplit(url.get()).path.split("/"):
             if len(segment) >= 16:
                 Secret(segment)  # the token segment is the credential
@@ -146,17 +141,12 @@ class Discord(Channel):
     def send(self, notification: Notification, ctx: SendContext) -> Outcome:
         payload = self.build_payload(notification, ctx)
         image = self.image(notification)
-        try:
-            if image is None:
-                response = _chat.post(ctx, self._url.get(), payload)
-            else:  # one multipart request: the text and the picture arrive together or not at all
-                response = _chat.post_multipart(
-                    ctx, self._url.get(), {"payload_json": _chat.dumps(payload).decode("utf-8")},
-                    {"files[0]": (image.filename, image.data, image.content_type)},
-                )
-        except TransportError as exc:
-            return Outcome.retry(str(exc))
-        return classify_response(response.status_code, response.headers, response.text)
+        if image is None:
+            return c.attempt(lambda: _chat.post(ctx, self._url.get(), payload), classify_response)
+        # one multipart request: the text and the picture arrive together or not at all
+        form = {"payload_json": _chat.dumps(payload).decode("utf-8")}
+        files = {"files[0]": (image.filename, image.data, image.content_type)}
+        return c.attempt(lambda: c.post(ctx, self._url.get(), data=form, files=files), classify_response)
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

@@ -22,8 +22,6 @@ from alertcb.channels.base import (
     Notification,
     Outcome,
     SendContext,
-    TransportError,
-    check_url,
     classify_http,
 )
 from alertcb.redact import Secret, redact_url
@@ -80,9 +78,7 @@ class Feishu(Channel):
         rate_limit_per_min: float | None = None,
     ) -> None:
         super().__init__(name=name, min_severity=min_severity, kinds=kinds, rate_limit_per_min=rate_limit_per_min)
-        url = c.secret("webhook_url", webhook_url)
-        assert url is not None
-        c.url_credentials(check_url("webhook_url", url, allow_insecure_http=c.flag("allow_insecure_http", allow_insecure_http)))
+        url = c.webhook_endpoint("webhook_url", webhook_url, allow_insecure_http=allow_insecure_http)
         hook_id = url.get().rstrip("/").rsplit("/", 1)[-1]
         if len(hook_id) >= 8:
             Secret(hook_id)  # the hook id is the credential
@@ -138,11 +134,12 @@ class Feishu(Channel):
         return payload
 
     def send(self, notification: Notification, ctx: SendContext) -> Outcome:
-        try:
-            response = _chat.post(ctx, self._url.get(), self.build_payload(notification, ctx))
-        except TransportError as exc:
-            return Outcome.retry(str(exc))
-        return classify_response(response.status_code, response.headers, response.text, service=_service(self.type))
+        payload = self.build_payload(notification, ctx)
+        service = _service(self.type)
+        return c.attempt(
+            lambda: _chat.post(ctx, self._url.get(), payload),
+            lambda status, headers, text: classify_response(status, headers, text, service=service),
+        )
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

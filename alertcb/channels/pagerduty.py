@@ -10,6 +10,7 @@ PagerDuty deduplicates by dedup_key).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import math
@@ -22,10 +23,7 @@ from alertcb.channels.base import (
     Notification,
     Outcome,
     SendContext,
-    TransportError,
     check_url,
-    classify_http,
-    post_json,
 )
 from alertcb.errors import ConfigError
 from alertcb.events import KINDS, LIFECYCLE_KINDS, Event, Severity, json_number, json_safe
@@ -137,11 +135,7 @@ class PagerDuty(Channel):
 
     def send(self, notification: Notification, ctx: SendContext) -> Outcome:
         for body in self.build_events(notification, ctx):
-            try:
-                response = post_json(ctx, self.url, body)
-            except TransportError as exc:
-                return Outcome.retry(str(exc))
-            outcome = classify_http(response.status_code, response.headers, response.text)
+            outcome = c.attempt(functools.partial(c.post_json, ctx, self.url, body))
             if outcome.verdict != "delivered":
                 return outcome
         return Outcome.delivered()

@@ -17,10 +17,7 @@ from alertcb.channels.base import (
     Notification,
     Outcome,
     SendContext,
-    TransportError,
-    check_url,
     classify_http,
-    post_json,
     render_digest,
 )
 from alertcb.errors import ConfigError
@@ -81,10 +78,7 @@ class Slack(Channel):
         rate_limit_per_min: float | None = None,
     ) -> None:
         super().__init__(name=name, min_severity=min_severity, kinds=kinds, rate_limit_per_min=rate_limit_per_min)
-        url = c.secret("webhook_url", webhook_url)
-        assert url is not None
-        check_url("webhook_url", url, allow_insecure_http=c.flag("allow_insecure_http", allow_insecure_http))
-        c.url_credentials(url.get())
+        url = c.webhook_endpoint("webhook_url", webhook_url, allow_insecure_http=allow_insecure_http)
         path = url.get().split("://", 1)[-1].partition("/")[2]
         if len(path) >= 8:
             Secret(path)  # the path (T…/B…/token) is the credential: mask it wherever it shows up
@@ -128,11 +122,8 @@ class Slack(Channel):
         return build_payload(header, body, fallback)
 
     def send(self, notification: Notification, ctx: SendContext) -> Outcome:
-        try:
-            response = post_json(ctx, self._url.get(), self.build_payload(notification, ctx))
-        except TransportError as exc:
-            return Outcome.retry(str(exc))
-        return classify_response(response.status_code, response.headers, response.text)
+        payload = self.build_payload(notification, ctx)
+        return c.attempt(lambda: c.post_json(ctx, self._url.get(), payload), classify_response)
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

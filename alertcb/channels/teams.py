@@ -17,8 +17,6 @@ from alertcb.channels.base import (
     Notification,
     Outcome,
     SendContext,
-    TransportError,
-    check_url,
     classify_http,
 )
 from alertcb.errors import ConfigError
@@ -64,10 +62,7 @@ class Teams(Channel):
         rate_limit_per_min: float | None = None,
     ) -> None:
         super().__init__(name=name, min_severity=min_severity, kinds=kinds, rate_limit_per_min=rate_limit_per_min)
-        url = c.secret("webhook_url", webhook_url)
-        assert url is not None
-        c.url_credentials(check_url("webhook_url", url, allow_insecure_http=c.flag("allow_insecure_http", allow_insecure_http)))
-        self._url = url
+        self._url = c.webhook_endpoint("webhook_url", webhook_url, allow_insecure_http=allow_insecure_http)
         self.mention_users = c.string_list("mention_users", mention_users)
         for i, user in enumerate(self.mention_users):
             if any(ch in user for ch in "<>"):
@@ -116,11 +111,8 @@ class Teams(Channel):
         return payload
 
     def send(self, notification: Notification, ctx: SendContext) -> Outcome:
-        try:
-            response = _chat.post(ctx, self._url.get(), self.build_payload(notification, ctx))
-        except TransportError as exc:
-            return Outcome.retry(str(exc))
-        return classify_response(response.status_code, response.headers, response.text)
+        payload = self.build_payload(notification, ctx)
+        return c.attempt(lambda: _chat.post(ctx, self._url.get(), payload), classify_response)
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

@@ -7,6 +7,7 @@ is in the URL path: it is masked in every error and log.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -19,7 +20,6 @@ from alertcb.channels.base import (
     Notification,
     Outcome,
     SendContext,
-    TransportError,
     check_url,
     classify_http,
 )
@@ -128,11 +128,8 @@ class Telegram(Channel):
         return payload
 
     def send(self, notification: Notification, ctx: SendContext) -> Outcome:
-        try:
-            response = _chat.post(ctx, self._endpoint(), self.build_payload(notification, ctx))
-        except TransportError as exc:
-            return Outcome.retry(str(exc))
-        outcome = classify_response(response.status_code, response.headers, response.text)
+        payload = self.build_payload(notification, ctx)
+        outcome = c.attempt(lambda: _chat.post(ctx, self._endpoint(), payload), classify_response)
         if outcome.verdict == "delivered":
             self._send_photos(notification, ctx)
         return outcome
@@ -153,13 +150,9 @@ class Telegram(Channel):
             data = {"chat_id": str(self.chat_id), "disable_notification": "true"}
             if self.message_thread_id is not None:
                 data["message_thread_id"] = str(self.message_thread_id)
-            try:
-                response = _chat.post_multipart(
-                    ctx, self._endpoint("sendPhoto"), data, {"photo": (photo.filename, photo.data, photo.content_type)}
-                )
-                outcome = classify_response(response.status_code, response.headers, response.text)
-            except TransportError as exc:
-                outcome = Outcome.retry(str(exc))
+            files = {"photo": (photo.filename, photo.data, photo.content_type)}
+            request = functools.partial(c.post, ctx, self._endpoint("sendPhoto"), data=data, files=files)
+            outcome = c.attempt(request, classify_response)
             if outcome.verdict != "delivered":
                 logger.warning("telegram %s: photo %s not sent: %s", self.name, photo.filename, outcome.reason)
 

@@ -22,12 +22,11 @@ from alertcb.channels.base import (
     Outcome,
     SendContext,
     check_url,
-    classify_http,
     render_digest,
 )
 from alertcb.errors import ConfigError
 from alertcb.filters import no_mentions
-from alertcb.redact import MASK, Secret, redact_url, scrub
+from alertcb.redact import MASK, Secret, redact_url
 
 SCHEMA = "alertcb.notification/1"
 SIGNATURE_HEADER = "X-Alertcb-Signature"
@@ -117,16 +116,9 @@ class Webhook(Channel):
         return headers
 
     def send(self, notification: Notification, ctx: SendContext) -> Outcome:
-        import httpx
-
         body = self.build_body(notification, ctx)
-        try:
-            response = ctx.http.post(self._url.get(), content=body, headers=self.headers_for(body, notification))
-        except httpx.TimeoutException as exc:
-            return Outcome.retry(f"timeout ({type(exc).__name__})")
-        except httpx.HTTPError as exc:
-            return Outcome.retry(f"{type(exc).__name__}: {scrub(str(exc))}")
-        return classify_http(response.status_code, response.headers, response.text)
+        headers = self.headers_for(body, notification)
+        return c.attempt(lambda: c.post(ctx, self._url.get(), content=body, headers=headers))
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

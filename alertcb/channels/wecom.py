@@ -18,10 +18,8 @@ from alertcb.channels.base import (
     Notification,
     Outcome,
     SendContext,
-    TransportError,
     check_url,
     classify_http,
-    post_json,
     render_digest,
 )
 from alertcb.errors import ConfigError
@@ -208,11 +206,7 @@ class WeCom(Channel):
                 logger.warning("wecom %s: image %s not sent: %s", self.name, attachment.filename, outcome.reason)
 
     def _post(self, ctx: SendContext, payload: dict[str, Any]) -> Outcome:
-        try:
-            response = post_json(ctx, self._url.get(), payload)
-        except TransportError as exc:
-            return Outcome.retry(str(exc))
-        return classify_response(response.status_code, response.headers, response.text)
+        return c.attempt(lambda: c.post_json(ctx, self._url.get(), payload), classify_response)
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

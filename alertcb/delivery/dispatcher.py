@@ -4,7 +4,7 @@ The training thread only calls `Dispatcher.emit`, which appends to a bounded
 in-memory queue under a short lock (no I/O, never blocks, never raises). The
 ``alertcb-dispatcher`` daemon thread then, for each event: writes the run
 directory, groups it into incidents, records each resulting notification in the outbox
-(`alertcb.delivery.routing.Router`), and hands it to one `Lane` per destination, which applies
+(`alertcb.delivery.grouping.Router`), and hands it to one `Lane` per destination, which applies
 the delivery policy (timeouts, backoff, bounded ``Retry-After``, deadlines, rate limits,
 honest coalescing; see `alertcb.delivery.lane`).
 
@@ -32,12 +32,11 @@ from alertcb._guard import capture_internal_error, guarded
 from alertcb._version import __version__
 from alertcb.channels.base import Channel, Outcome, SendContext
 from alertcb.clock import SYSTEM_CLOCK, Clock
-from alertcb.delivery.grouping import Grouper
+from alertcb.delivery.grouping import Grouper, ReportBuilder, Router
 from alertcb.delivery.lane import Lane
 from alertcb.delivery.outbox import Outbox
 from alertcb.delivery.policy import Delivery, DeliveryPolicy, http_client
 from alertcb.delivery.recovery import OutboxLedger, recover
-from alertcb.delivery.routing import ReportBuilder, Router
 from alertcb.delivery.rundir import RunDir
 from alertcb.events import Event, RunInfo
 from alertcb.notification import Notification

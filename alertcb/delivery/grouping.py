@@ -1,4 +1,4 @@
-"""Incidents: events with the same fingerprint, turned into few notifications.
+"""Incidents and routing: events grouped into few notifications, queued on their lanes.
 
 The first event of an incident is sent at once when critical, or after
 ``group_wait_s`` otherwise (so a burst of related warnings goes out as one message).
@@ -7,16 +7,29 @@ than ``repeat_interval_s`` after the last message. A ``resolved`` event closes t
 incident and is sent once, with the number of repeats since the last message.
 
 Memory is flat: one small record per open incident, at most ``max_incidents``.
+
+`Router` is the dispatcher thread's event handling around the `Grouper`: `Router.handle`
+records an event in the run directory (repeats beyond `MAX_LOGGED_REPEATS` only counted),
+attaches the report to a summary and groups it; `Router.route` records the notifications
+in the outbox (one transaction per batch) and queues each on the lanes that accept it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
+from alertcb._guard import guarded
 from alertcb.clock import SYSTEM_CLOCK, Clock
-from alertcb.events import Event, Severity
-from alertcb.notification import Notification
+from alertcb.events import Event, RunInfo, Severity
+from alertcb.notification import Attachment, Notification
+
+if TYPE_CHECKING:  # the lanes import this module (UNGROUPED_KINDS); the router only calls them
+    from alertcb.delivery.lane import Lane
+    from alertcb.delivery.outbox import Outbox
+    from alertcb.delivery.rundir import RunDir
 
 #: Kinds that are reports, not incidents: never grouped or suppressed.
 UNGROUPED_KINDS = frozenset({"summary", "progress", "test"})
@@ -145,3 +158,55 @@ class Grouper:
     def clear(self) -> None:
         self.incidents.clear()
         self._waiting.clear()
+
+
+#: Events of one incident written to events.jsonl before repeats are only counted.
+MAX_LOGGED_REPEATS = 100
+
+ReportBuilder = Callable[[Event], tuple[Attachment, ...]]
+
+
+@dataclasses.dataclass
+class Router:
+    """The dispatcher's event handling (see `alertcb.delivery.dispatcher.Dispatcher` for the fields)."""
+
+    run: RunInfo
+    grouper: Grouper
+    run_dir: RunDir | None
+    outbox: Outbox | None
+    report_builder: ReportBuilder | None
+
+    def handle(self, event: Event, now: float) -> list[Notification]:
+        """Record one event and return the notifications it causes now."""
+        if event.run is None:
+            event = event.with_run(self.run)
+        incident = self.grouper.incidents.get(event.fingerprint)
+        if self.run_dir is not None and (
+            incident is None or incident.total < MAX_LOGGED_REPEATS or event.resolved
+        ):
+            self.run_dir.record(event)
+        attachments: tuple[Attachment, ...] = ()
+        if event.kind == "summary" and self.report_builder is not None:
+            attachments = guarded("report", self.report_builder, event, default=()) or ()
+        notes = self.grouper.process(event, now)
+        if attachments:
+            notes = [dataclasses.replace(n, attachments=attachments) for n in notes]
+        return notes
+
+    def route(self, notes: list[Notification], lanes: Sequence[Lane], now: float) -> None:
+        """Queue ``notes`` on the lanes that accept them, recording them in the outbox first
+        (one transaction for the whole batch)."""
+        if not notes:
+            return
+        routed = []
+        for note in notes:
+            targets = [lane for lane in lanes if guarded("accepts", lane.channel.accepts, note.event, default=False)]
+            if targets:
+                routed.append((note, targets))
+        row_ids: list[dict[str, int]] = [{} for _ in routed]
+        if self.outbox is not None and routed:
+            batch = [(note, [t.name for t in targets]) for note, targets in routed]
+            row_ids = guarded("outbox add", self.outbox.add_many, batch, default=None) or row_ids
+        for (note, targets), ids in zip(routed, row_ids, strict=True):
+            for lane in targets:
+                lane.enqueue(note, ids.get(lane.name, 0), now)

@@ -5,8 +5,8 @@ A `Lane` owns its state *and* every decision about it: `enqueue` (and coalescing
 retry with backoff and a bounded ``Retry-After``, or given up), `expire` (the deadline, in
 every state), and the periodic re-sends of destinations that need them (Alertmanager,
 `alertcb.delivery.resend`). The dispatcher only calls this API, from its own thread; the
-lane's `alertcb.delivery.sender.Sender` thread runs one batch of attempts at a time and
-reports each outcome through ``report``.
+lane's `Sender` thread (``alertcb-send-<name>``) runs one batch of attempts at a time and
+reports each outcome through ``report``, so a hung destination holds only its own thread.
 
 Coalescing is honest: a destination is coalesced only when it must be (``Channel.coalesce``
 is True *and* it is rate-limited or failing); summaries, progress digests, test messages,
@@ -18,17 +18,21 @@ incident (see `alertcb.delivery.policy.fold`).
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
+from alertcb._guard import capture_internal_error
 from alertcb.channels.base import Channel, Outcome, SendContext
 from alertcb.clock import Clock
 from alertcb.delivery.grouping import UNGROUPED_KINDS
 from alertcb.delivery.policy import Delivery, DeliveryPolicy, TokenBucket, fold
 from alertcb.delivery.resend import Resends
-from alertcb.delivery.sender import Sender, attempt
+from alertcb.errors import TransportError
 from alertcb.notification import Notification
+from alertcb.redact import scrub
 
 logger = logging.getLogger("alertcb")
 
@@ -42,10 +46,65 @@ LANE_MAX_QUEUE = 200
 LANE_HARD_MAX_QUEUE = 1000
 __all__ = ["LANE_HARD_MAX_QUEUE", "LANE_MAX_QUEUE", "SEND_BATCH", "Lane"]
 
+#: The counters `Lane.stats` reports, in its order.
+_COUNTED = (
+    "enqueued", "delivered", "notifications_delivered", "incidents_named", "incidents_summarized",
+    "coalesced", "recovered", "resent", "retried",
+)
 #: ``report(lane, delivery, outcome, named)``; ``delivery is None`` marks the end of a batch.
 Report = Callable[["Lane", "Delivery | None", "Outcome | None", "int | None"], None]
 #: What `settle`/`expire` return for the outbox: (row ids, "delivered"|"failed", error).
 Settled = tuple[list[int], str, str]
+
+
+Job = Callable[[], None]
+
+
+def attempt(channel: Channel, notification: Notification, ctx: SendContext) -> Outcome:
+    """One ``channel.send``. Never raises: a transport error retries, a broken channel is
+    logged (redacted) and retried."""
+    try:
+        return channel.send(notification, ctx)
+    except TransportError as exc:
+        return Outcome.retry(str(exc))
+    except Exception as exc:  # noqa: BLE001 - a broken channel must not kill the thread
+        capture_internal_error(f"channel {channel.name}", exc)
+        return Outcome.retry(f"channel error {type(exc).__name__}: {scrub(str(exc))}")
+
+
+class Sender:
+    """A daemon thread ``alertcb-send-<name>`` running one destination's jobs, started lazily."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue[Job | None] | None = None
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job: Job) -> None:
+        """Run ``job`` on the sender thread (starting it if needed)."""
+        if self._thread is None or self._jobs is None:
+            self._jobs = queue.SimpleQueue()
+            self._thread = threading.Thread(target=_loop, args=(self._jobs,), name=f"alertcb-send-{self.name}", daemon=True)
+            self._thread.start()
+        self._jobs.put(job)
+
+    def stop(self, timeout_s: float) -> bool:
+        """Stop the thread; False if it is stuck in an attempt (it is abandoned: daemon)."""
+        if self._thread is None or self._jobs is None:
+            return True
+        self._jobs.put(None)
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def forget(self) -> None:
+        """In a forked child: the parent's thread does not exist here."""
+        self._jobs = None
+        self._thread = None
+
+
+def _loop(jobs: queue.SimpleQueue[Job | None]) -> None:
+    while (job := jobs.get()) is not None:
+        job()
 
 
 class Lane:
@@ -311,18 +370,10 @@ class Lane:
         """Per-destination figures (see `alertcb.Notifier.stats`)."""
         now = self.clock.monotonic()
         blocked = self.blocked_until - now + self.clock.time() if self.blocked_until > now else None
-        c = self.counts
+        counted = {key: self.counts[key] for key in _COUNTED}
         return {
             "type": self.channel.type,
-            "enqueued": c["enqueued"],
-            "delivered": c["delivered"],
-            "notifications_delivered": c["notifications_delivered"],
-            "incidents_named": c["incidents_named"],
-            "incidents_summarized": c["incidents_summarized"],
-            "coalesced": c["coalesced"],
-            "recovered": c["recovered"],
-            "resent": c["resent"],
-            "retried": c["retried"],
+            **counted,
             "failed": dict(self.failed),
             "pending": self.pending(),
             "rate_limited_until": blocked,
