@@ -18,27 +18,10 @@ from alertcb.keras._preset import Preset
 from alertcb.validate import check_number
 
 
-def parts(
-    notifier: Any,
-    *,
-    timeout_s: float | None = None,
-    timeout_multiplier: float = DEFAULT_TIMEOUT_MULTIPLIER,
-    min_timeout_s: float = DEFAULT_MIN_TIMEOUT_S,
-    first_step_timeout_s: float = DEFAULT_FIRST_STEP_TIMEOUT_S,
-    validation_timeout_s: float = DEFAULT_VALIDATION_TIMEOUT_S,
-    checkpoint_timeout_s: float = DEFAULT_CHECKPOINT_TIMEOUT_S,
-    interval_s: float = DEFAULT_INTERVAL_S,
-) -> dict[str, Any]:
-    """`Monitor` arguments of `HangWatchdog`."""
+def parts(notifier: Any, *, interval_s: float = DEFAULT_INTERVAL_S, **options: Any) -> dict[str, Any]:
+    """`Monitor` arguments of `HangWatchdog`: ``options`` are `HangMonitor` arguments."""
     interval = check_number("interval_s", interval_s, minimum=0, strict_minimum=True)
-    monitor = HangMonitor(
-        timeout_s=timeout_s,
-        timeout_multiplier=timeout_multiplier,
-        min_timeout_s=min_timeout_s,
-        first_step_timeout_s=first_step_timeout_s,
-        validation_timeout_s=validation_timeout_s,
-        checkpoint_timeout_s=checkpoint_timeout_s,
-    )
+    monitor = HangMonitor(**options)
     if notifier is not None and not hasattr(notifier, "scheduler"):
         raise ConfigError("notifier", "expected an alertcb.Notifier (it needs .scheduler for the watchdog job)")
     return {"hang": monitor, "hang_interval_s": interval}

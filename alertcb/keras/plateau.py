@@ -12,29 +12,9 @@ from alertcb.keras.engine import keras_direction
 __all__ = ["PlateauAlert", "keras_direction", "parts"]
 
 
-def parts(
-    notifier: Any,
-    monitor: str = "val_loss",
-    min_delta: float = 0.0,
-    patience: int = 0,
-    mode: str = "auto",
-    baseline: float | None = None,
-    start_from_epoch: int = 0,
-    *,
-    stop_training: bool = False,
-    severity: str = "warning",
-) -> dict[str, Any]:
-    """`Monitor` arguments of `PlateauAlert`."""
-    detector = PlateauDetector(
-        monitor,
-        mode=mode,
-        min_delta=min_delta,
-        patience=patience,
-        baseline=baseline,
-        start_from_epoch=start_from_epoch,
-        float32_compare=FLAVOUR == "keras",
-        severity=severity,
-    )
+def parts(notifier: Any, monitor: str = "val_loss", *, stop_training: bool = False, **options: Any) -> dict[str, Any]:
+    """`Monitor` arguments of `PlateauAlert`: ``options`` are `PlateauDetector` arguments."""
+    detector = PlateauDetector(monitor, float32_compare=FLAVOUR == "keras", **options)
     return {"plateau": detector, "stop_on_plateau": bool(stop_training)}
 
 
@@ -81,11 +61,11 @@ class PlateauAlert(Preset):
             notifier,
             parts,
             monitor,
-            min_delta,
-            patience,
-            mode,
-            baseline,
-            start_from_epoch,
+            min_delta=min_delta,
+            patience=patience,
+            mode=mode,
+            baseline=baseline,
+            start_from_epoch=start_from_epoch,
             stop_training=stop_training,
             severity=severity,
             verbose=verbose,

@@ -11,11 +11,9 @@ from alertcb.report.tracker import SummaryTracker
 __all__ = ["TrainingSummary", "current_learning_rate", "parts"]
 
 
-def parts(
-    notifier: Any, *, monitor: str = "val_loss", mode: str = "auto", keep_batch_losses: int = 2000
-) -> dict[str, Any]:
-    """`Monitor` arguments of `TrainingSummary`."""
-    return {"summary": SummaryTracker(notifier, monitor=monitor, mode=mode, keep_batch_losses=keep_batch_losses)}
+def parts(notifier: Any, **options: Any) -> dict[str, Any]:
+    """`Monitor` arguments of `TrainingSummary`: ``options`` are `SummaryTracker` arguments."""
+    return {"summary": SummaryTracker(notifier, **options)}
 
 
 class TrainingSummary(Preset):

@@ -9,18 +9,9 @@ from alertcb.errors import ConfigError
 from alertcb.keras._preset import Preset
 
 
-def parts(
-    notifier: Any,
-    monitor: str = "val_loss",
-    *,
-    above: float | None = None,
-    below: float | None = None,
-    level: str = "epoch",
-    patience: int = 1,
-    severity: str = "warning",
-) -> dict[str, Any]:
-    """`Monitor` arguments of one `ThresholdAlert`."""
-    detector = ThresholdDetector(monitor, above=above, below=below, level=level, patience=patience, severity=severity)
+def parts(notifier: Any, monitor: str = "val_loss", *, level: str = "epoch", **options: Any) -> dict[str, Any]:
+    """`Monitor` arguments of one `ThresholdAlert`: ``options`` are `ThresholdDetector` arguments."""
+    detector = ThresholdDetector(monitor, level=level, **options)
     if level == "batch" and monitor.startswith("val_"):
         raise ConfigError("level", f"{monitor!r} is only in epoch logs; use level='epoch'")
     return {"thresholds": [detector]}
