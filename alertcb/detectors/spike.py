@@ -20,7 +20,7 @@ Two consecutive batches above ``min_ratio``, the recent max and ``center + persi
 spread`` also count (multi-batch faults slightly below the one-batch threshold; one batch of delay).
 Alerts are possible from batch ``warmup_steps`` (20) on. Spikes never enter the baselines. One alert
 per incident; ``resolved`` after ``resolve_steps`` consecutive normal batches; a loss that stays high
-for ``2 * window`` batches becomes the new level (the divergence detector reports level shifts).
+for ``max_window`` batches becomes the new level (the divergence detector reports level shifts).
 """
 
 from __future__ import annotations
@@ -359,7 +359,7 @@ class SpikeDetector(Detector):
             self._normal += 1
         else:
             self._normal = 0
-        settled = self._active_steps >= 2 * self.window
+        settled = self._active_steps >= self.max_window  # it fills the recent maximum: the new level
         if self._normal < self.resolve_steps and not settled:
             return None
         since = self._active_since

@@ -186,3 +186,17 @@ def test_level_shift_fires_at_its_first_batch() -> None:
         6 * math.exp(rng.gauss(0, 0.1)) for _ in range(300)
     ]
     assert [300] == [e.step for e in run(SpikeDetector(), values) if not e.resolved]
+
+
+def test_a_loss_that_never_recovers_becomes_the_new_level_and_new_spikes_fire() -> None:
+    """A 100x jump that stays: one alert, resolved as the new level after max_window batches,
+    and a 30x fault on top of that broken level 150 batches later fires again."""
+    values = noisy(100) + noisy(400, seed=1, level=100.0)
+    values[350] *= 30
+    detector = SpikeDetector()
+    events = run(detector, values)
+    firing = [e.step for e in events if not e.resolved]
+    resolved = [e for e in events if e.resolved]
+    assert [100, 350] == firing
+    assert "new level" in resolved[0].message
+    assert 100 + detector.max_window - 1 <= (resolved[0].step or 0) <= 100 + detector.max_window + 1
