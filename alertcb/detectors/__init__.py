@@ -6,13 +6,14 @@ from Keras hooks. Every default is defined once, in `alertcb.detectors.defaults`
 """
 
 from alertcb.detectors.base import Detector
+from alertcb.detectors.decoder import RunningMeanDecoder
 from alertcb.detectors.divergence import DivergenceDetector
 from alertcb.detectors.epoch import OverfittingDetector, ValAnomalyDetector
 from alertcb.detectors.hang import HangMonitor, schedule_hang_check
 from alertcb.detectors.monitor import Monitor
 from alertcb.detectors.nonfinite import NonFiniteDetector, NonFiniteError
 from alertcb.detectors.plateau import PlateauDetector, infer_mode
-from alertcb.detectors.spike import RunningMeanDecoder, SpikeDetector
+from alertcb.detectors.spike import SpikeDetector
 from alertcb.detectors.threshold import ThresholdDetector
 from alertcb.detectors.weights import WeightCheckSchedule
 

@@ -27,12 +27,13 @@ from alertcb.detectors._parts import MissingNames, PolicyHooks, WatchdogHooks, e
 from alertcb.detectors._parts import pick as _pick
 from alertcb.detectors._parts import tracker as _tracker
 from alertcb.detectors.base import check_name
+from alertcb.detectors.decoder import RunningMeanDecoder
 from alertcb.detectors.divergence import DivergenceDetector
 from alertcb.detectors.epoch import OverfittingDetector, ValAnomalyDetector
 from alertcb.detectors.hang import DEFAULT_INTERVAL_S, HangMonitor
 from alertcb.detectors.nonfinite import NonFiniteDetector
 from alertcb.detectors.plateau import PlateauDetector
-from alertcb.detectors.spike import RunningMeanDecoder, SpikeDetector
+from alertcb.detectors.spike import SpikeDetector
 from alertcb.detectors.steps import StepCounter
 from alertcb.detectors.threshold import ThresholdDetector
 from alertcb.detectors.weights import WeightCheckSchedule

@@ -200,3 +200,13 @@ def test_a_loss_that_never_recovers_becomes_the_new_level_and_new_spikes_fire() 
     assert [100, 350] == firing
     assert "new level" in resolved[0].message
     assert 100 + detector.max_window - 1 <= (resolved[0].step or 0) <= 100 + detector.max_window + 1
+
+
+def test_an_early_3x_batch_below_the_first_losses_does_not_blind_the_noise_window() -> None:
+    """Early in a run the recent max is still the first, high losses: a 5x batch that does
+    not beat them is clean (spec), but must not become the noise window's tail, so the 5x
+    batch after it, above them, fires."""
+    values = [6.0, 5.0, 4.0, 3.0, 2.0] + noisy(95, seed=3, level=1.2, sigma=0.15)
+    values[57], values[58] = 5.9, 6.2
+    firing = [e.step for e in run(SpikeDetector(), values) if not e.resolved]
+    assert [58] == firing
