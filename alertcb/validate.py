@@ -15,10 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alertcb.errors import ConfigError
+from alertcb.events import Severity
 
 if TYPE_CHECKING:
     from alertcb.channels.base import Channel
     from alertcb.render import Renderer
+
+
+def check_severity(field: str, value: Any) -> Severity:
+    """``"info"``, ``"warning"`` or ``"critical"`` (or a `Severity`), else a `ConfigError` naming ``field``."""
+    try:
+        return Severity.parse(value)
+    except ValueError as exc:
+        raise ConfigError(field, str(exc)) from None
 
 
 def check_number(

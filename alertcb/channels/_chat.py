@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 from alertcb.channels.base import SendContext
-from alertcb.errors import ConfigError
 from alertcb.events import Severity
 from alertcb.filters import ELLIPSIS, strip_control
 from alertcb.notification import Notification
@@ -155,13 +154,6 @@ def title_line(ctx: SendContext, channel_type: str, notification: Notification) 
 
 
 # --- mentions -------------------------------------------------------------------------------
-
-
-def severity_field(field: str, value: Any) -> Severity:
-    try:
-        return Severity.parse(value)
-    except ValueError as exc:
-        raise ConfigError(field, str(exc)) from None
 
 
 def mentions_due(notification: Notification, minimum: Severity) -> bool:

@@ -26,6 +26,7 @@ from alertcb.errors import ConfigError
 from alertcb.events import KINDS, Event, Severity
 from alertcb.notification import Notification, digest_unnamed
 from alertcb.redact import Secret, redact_url, scrub
+from alertcb.validate import check_severity
 
 Verdict = Literal["delivered", "retry", "permanent"]
 
@@ -105,10 +106,7 @@ class Channel:
         rate_limit_per_min: float | None = None,
     ) -> None:
         self.name = name or self.type
-        try:
-            self.min_severity = Severity.parse(min_severity)
-        except ValueError as exc:
-            raise ConfigError("min_severity", str(exc)) from None
+        self.min_severity = check_severity("min_severity", min_severity)
         if kinds is not None:
             if isinstance(kinds, str) or not all(isinstance(k, str) for k in kinds):
                 raise ConfigError("kinds", f"expected a list of event kinds, got {kinds!r}")

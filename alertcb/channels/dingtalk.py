@@ -27,6 +27,7 @@ from alertcb.channels.base import (
 )
 from alertcb.errors import ConfigError
 from alertcb.redact import Secret, redact_url
+from alertcb.validate import check_severity
 
 DEFAULT_URL = "https://oapi.dingtalk.com/robot/send"
 #: A message is ≈ 20,000 bytes at most *(low)*: the body stays well under it.
@@ -115,7 +116,7 @@ class DingTalk(Channel):
         self.at_mobiles = c.string_list("at_mobiles", at_mobiles)
         self.at_user_ids = c.string_list("at_user_ids", at_user_ids)
         self.at_all_on_critical = c.flag("at_all_on_critical", at_all_on_critical)
-        self.mention_min_severity = _chat.severity_field("mention_min_severity", mention_min_severity)
+        self.mention_min_severity = check_severity("mention_min_severity", mention_min_severity)
         self.throttled_wait_s = c.number("throttled_wait_s", throttled_wait_s)
 
     def signed_url(self, now_ms: int | None = None) -> str:

@@ -25,6 +25,7 @@ from alertcb.channels.base import (
 )
 from alertcb.errors import ConfigError
 from alertcb.redact import Secret, redact_url
+from alertcb.validate import check_severity
 
 MAX_CONTENT = 2000
 MAX_TITLE = 256
@@ -98,7 +99,7 @@ class Discord(Channel):
         self.mention_user_ids = _snowflakes("mention_user_ids", mention_user_ids)
         self.mention_role_ids = _snowflakes("mention_role_ids", mention_role_ids)
         self.mention_everyone_on_critical = c.flag("mention_everyone_on_critical", mention_everyone_on_critical)
-        self.mention_min_severity = _chat.severity_field("mention_min_severity", mention_min_severity)
+        self.mention_min_severity = check_severity("mention_min_severity", mention_min_severity)
 
     def build_payload(self, notification: Notification, ctx: SendContext) -> dict[str, Any]:
         """The JSON body: an embed within Discord's limits and a strict ``allowed_mentions``."""

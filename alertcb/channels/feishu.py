@@ -25,6 +25,7 @@ from alertcb.channels.base import (
     classify_http,
 )
 from alertcb.redact import Secret, redact_url
+from alertcb.validate import check_severity
 
 MAX_BODY_BYTES = 20_000
 RATE_LIMITED = 11232
@@ -87,7 +88,7 @@ class Feishu(Channel):
         self.keyword = c.string("keyword", keyword) if keyword is not None else None
         self.mention_user_ids = c.string_list("mention_user_ids", mention_user_ids)
         self.mention_all_on_critical = c.flag("mention_all_on_critical", mention_all_on_critical)
-        self.mention_min_severity = _chat.severity_field("mention_min_severity", mention_min_severity)
+        self.mention_min_severity = check_severity("mention_min_severity", mention_min_severity)
 
     def signature(self, now_s: int | None = None) -> dict[str, str]:
         """``{"timestamp", "sign"}`` for the body (empty without a secret)."""

@@ -21,9 +21,9 @@ from alertcb.channels.base import (
     render_digest,
 )
 from alertcb.errors import ConfigError
-from alertcb.events import Severity
 from alertcb.filters import ELLIPSIS, no_mentions, strip_control
 from alertcb.redact import Secret, redact_url
+from alertcb.validate import check_severity
 
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
@@ -87,10 +87,7 @@ class Slack(Channel):
         self.mention_groups = _ids("mention_groups", mention_groups, _GROUP_ID, "a user-group id like 'SAZ94GDB8'")
         self.mention_here = c.flag("mention_here", mention_here)
         self.mention_channel = c.flag("mention_channel", mention_channel)
-        try:
-            self.mention_min_severity = Severity.parse(mention_min_severity)
-        except ValueError as exc:
-            raise ConfigError("mention_min_severity", str(exc)) from None
+        self.mention_min_severity = check_severity("mention_min_severity", mention_min_severity)
 
     def mentions(self, notification: Notification) -> str:
         """The mention markup for ``notification`` (``"<!here> <@U024BE7LH>"``), or ``""``."""

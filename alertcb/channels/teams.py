@@ -21,6 +21,7 @@ from alertcb.channels.base import (
 )
 from alertcb.errors import ConfigError
 from alertcb.redact import Secret, redact_url
+from alertcb.validate import check_severity
 
 MAX_BODY_BYTES = 20_000
 CARD_COLOR = {"critical": "Attention", "warning": "Warning", "info": "Accent", "resolved": "Good"}
@@ -67,7 +68,7 @@ class Teams(Channel):
         for i, user in enumerate(self.mention_users):
             if any(ch in user for ch in "<>"):
                 raise ConfigError(f"mention_users[{i}]", "expected a user principal name or id, without < or >")
-        self.mention_min_severity = _chat.severity_field("mention_min_severity", mention_min_severity)
+        self.mention_min_severity = check_severity("mention_min_severity", mention_min_severity)
 
     def build_payload(self, notification: Notification, ctx: SendContext) -> dict[str, Any]:
         """The ``message`` envelope with one Adaptive Card (≤ 20,000 bytes)."""

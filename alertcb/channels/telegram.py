@@ -25,6 +25,7 @@ from alertcb.channels.base import (
 )
 from alertcb.errors import ConfigError
 from alertcb.redact import Secret, redact_url
+from alertcb.validate import check_severity
 
 logger = logging.getLogger("alertcb")
 DEFAULT_API_URL = "https://api.telegram.org"
@@ -101,8 +102,8 @@ class Telegram(Channel):
             if not _USERNAME.match(item):
                 raise ConfigError(f"mention_usernames[{i}]", f"expected a Telegram @username, got {item!r}")
         self.mention_usernames = [n.lstrip("@") for n in names]
-        self.mention_min_severity = _chat.severity_field("mention_min_severity", mention_min_severity)
-        self.silent_below = _chat.severity_field("silent_below", silent_below)
+        self.mention_min_severity = check_severity("mention_min_severity", mention_min_severity)
+        self.silent_below = check_severity("silent_below", silent_below)
         self.send_images = c.flag("send_images", send_images)
 
     def _endpoint(self, method: str = "sendMessage") -> str:

@@ -26,6 +26,7 @@ from alertcb.errors import ConfigError
 from alertcb.events import Severity
 from alertcb.filters import no_mentions, truncate_bytes
 from alertcb.redact import Secret, redact_url
+from alertcb.validate import check_severity
 
 logger = logging.getLogger("alertcb")
 
@@ -120,10 +121,7 @@ class WeCom(Channel):
         self.msgtype: str = msgtype
         self.mentioned_list = c.string_list("mentioned_list", mentioned_list)
         self.mentioned_mobile_list = c.string_list("mentioned_mobile_list", mentioned_mobile_list)
-        try:
-            self.mention_min_severity = Severity.parse(mention_min_severity)
-        except ValueError as exc:
-            raise ConfigError("mention_min_severity", str(exc)) from None
+        self.mention_min_severity = check_severity("mention_min_severity", mention_min_severity)
         self.mention_all_on_critical = c.flag("mention_all_on_critical", mention_all_on_critical)
         self.mention_in_markdown = c.flag("mention_in_markdown", mention_in_markdown)
         for i, user in enumerate(self.mentioned_list):

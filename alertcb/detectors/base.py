@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from alertcb.errors import ConfigError
 from alertcb.events import FIRING, Event, RunInfo, Severity
 from alertcb.filters import fmt_int, fmt_number
+from alertcb.validate import check_severity
 
 
 def fmt(value: float | None) -> str:
@@ -38,13 +39,6 @@ def fmt_ratio(ratio: float) -> str:
 
 def is_finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
-
-
-def check_severity(field: str, value: Any) -> Severity:
-    try:
-        return Severity.parse(value)
-    except ValueError as exc:
-        raise ConfigError(field, str(exc)) from None
 
 
 def check_name(field: str, value: Any) -> str:
