@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from alertcb.channels import _http
 from alertcb.channels.base import SendContext
 from alertcb.events import Severity
 from alertcb.filters import ELLIPSIS, strip_control
@@ -268,7 +269,5 @@ def dumps(payload: Any) -> bytes:
 
 def post(ctx: SendContext, url: str, payload: Any, headers: dict[str, str] | None = None) -> Any:
     """POST ``payload`` as compact JSON; transport errors become (scrubbed) `TransportError`."""
-    from alertcb.channels._http import post as post_body
-
     sent = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
-    return post_body(ctx, url, content=dumps(payload), headers=sent)
+    return _http.post(ctx, url, content=dumps(payload), headers=sent)

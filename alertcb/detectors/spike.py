@@ -203,12 +203,10 @@ class SpikeDetector(Detector):
             center, spread = self._noise()
             return self._update_active(step, value, y, level, residual, center, spread, epoch, metrics)
         fire = persisted = False
-        if (
-            n >= 10
-            and residual >= log_min_ratio
-            and self.seen > self.warmup_steps
-            and value > max(self._max_recent)
-        ):
+        # >= min_ratio x the level after the warm-up: the max and the noise are read only then
+        jump = n >= 10 and residual >= log_min_ratio and self.seen > self.warmup_steps
+        above_max = jump and value > max(self._max_recent)
+        if above_max:
             # Only a candidate batch reads the noise quantiles (sorted lazily: most batches
             # just append their residual, O(1)).
             center, spread = self._noise()
@@ -221,14 +219,9 @@ class SpikeDetector(Detector):
                     return None  # the first of two: kept out of the baselines
         self._pending = 0
         if not fire:
-            if (
-                10 <= n < _SHORT_NOISE
-                and residual >= log_min_ratio
-                and self.seen > self.warmup_steps
-                and value <= max(self._max_recent)
-            ):
-                # >= min_ratio x the level but not above the recent max (clean by the spec): kept out
-                # of a short noise window, whose tail quantile would otherwise be this one batch
+            if jump and not above_max and n < _SHORT_NOISE:
+                # clean by the spec (not above the recent max), but kept out of a short noise
+                # window, whose tail quantile would otherwise be this one batch
                 _push(self._level_recent, self._level_sorted, y, self.level_window)
                 self._max_recent.append(value)
                 return None
