@@ -160,11 +160,11 @@ def _divergence(event: Event, view: dict[str, Any]) -> set[str]:
     best_step = d.get("best_step")
     text += f", at step {readable(best_step)})" if isinstance(best_step, int) else ")"
     view["facts"].append((f"{monitor} level", text))
-    factor, above = _num(d, "factor"), d.get("batches_above")
+    factor, above = _num(d, "above") or _num(d, "factor"), d.get("batches_above")
     if factor is not None and isinstance(above, int):
         view["facts"].append((f"above {fmt_number(factor)}× the baseline", f"for {above:,} batches in a row"))
     view["lead"] = ""
-    return {"value", "level", "best", "baseline", "best_step", "ratio", "factor", "batches_above", "monitor", "window"}
+    return {"value", "level", "best", "baseline", "best_step", "ratio", "factor", "above", "batches_above", "monitor", "window"}
 
 
 def _nonfinite(event: Event, view: dict[str, Any]) -> set[str]:

@@ -5,9 +5,18 @@ baseline for good (a learning rate growing every step, a broken schedule, explod
 weights, a level shift). The level is the median of the last ``window`` (5) per-batch
 losses, so single spikes and 1-3 poisoned batches do not move it. The baseline is the
 lowest median of ``baseline_window`` (50) batches seen so far (the loss level before the
-ramp). The alert needs the level to stay above ``factor`` (3) x the baseline for
-``patience`` (5) consecutive batches, or above ``factor**2`` x for 3 — so a loss whose
-level triples is reported well within 20 batches of tripling.
+ramp). The alert fires on the first of three rules:
+
+- the level stays above ``factor`` (3) x the baseline for ``patience`` (5) consecutive
+  batches;
+- it stays above ``factor**2`` x for 3 (a level shift);
+- a slow rise: the level has stayed above ``(1 + factor) / 2`` (2) x for ``patience``
+  batches and the summed log-excess over it (a one-sided CUSUM of ``log(ratio / 2)``)
+  reaches what ``patience`` batches at ``factor`` give (``5 * log 1.5``). A level that
+  wobbles around 3x, as a noisy loss on a slow LR ramp does, then fires after about 9
+  batches at 2.5x or 5 at 3x instead of waiting for 5 consecutive batches above 3x.
+
+So a loss whose level triples is reported within 20 batches of tripling.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from alertcb.validate import check_number
 
 TITLE_SUFFIX = "diverging"
 _RESOLVE_STEPS = 5
+MIN_BASELINE = 20  # values in the baseline median before it may lower the baseline
 
 
 def _median(ordered: list[float]) -> float:
@@ -97,6 +107,9 @@ class DivergenceDetector(Detector):
         self.warmup_steps = check_number("warmup_steps", warmup_steps, minimum=0, integer=True)
         self.floor_fraction = check_number("floor_fraction", floor_fraction, minimum=0.0)
         self.title = f"{monitor} {TITLE_SUFFIX}"
+        self._slow = 1.0 + (self.factor - 1.0) / 2  # 2x for the default factor 3
+        self._slow_evidence = self.patience * math.log(self.factor / self._slow)
+        self._settled = min(self.baseline_window, MIN_BASELINE)
         self.reset()
 
     def reset(self) -> None:
@@ -108,6 +121,8 @@ class DivergenceDetector(Detector):
         self.best_step: int | None = None
         self._above = 0
         self._far_above = 0
+        self._slow_above = 0
+        self._cusum = 0.0
         self._normal = 0
         self.active = False
         self._since: int | None = None
@@ -144,7 +159,8 @@ class DivergenceDetector(Detector):
         if not self.active:
             self._long.push(value)
             long_level = _median(self._long.ordered)
-            if self.best is None or long_level < self.best:
+            settled = len(self._long.recent) >= self._settled
+            if settled and (self.best is None or long_level < self.best):
                 self.best, self.best_step = long_level, step
         best = self.best if self.best is not None else level
         denominator = best + floor
@@ -158,11 +174,15 @@ class DivergenceDetector(Detector):
         else:
             self._above = 0
             self._far_above = 0
+        self._slow_above = self._slow_above + 1 if ratio > self._slow else 0
+        self._cusum = max(0.0, self._cusum + math.log(max(ratio, 1e-12) / self._slow))
         if self._seen <= self.warmup_steps:
             return None
         metrics = metrics if metrics is not None else {self.monitor: value}
         if not self.active:
-            if self._above >= self.patience or self._far_above >= 3:
+            slow = self._slow_above >= self.patience and self._cusum >= self._slow_evidence
+            if self._above >= self.patience or self._far_above >= 3 or slow:
+                above, batches = (self.factor, self._above) if self._above >= min(self.patience, 3) else (self._slow, self._slow_above)
                 self.active = True
                 self._since = step
                 self._normal = 0
@@ -171,7 +191,7 @@ class DivergenceDetector(Detector):
                     f"{self.monitor} level {fmt(level)} (median of the last {self.window} batches) at step "
                     f"{fmt_step(step)} is {fmt_ratio(ratio)} its baseline {fmt(best)} (lowest "
                     f"{self.baseline_window}-batch median, step {fmt_step(self.best_step)}) and has stayed "
-                    f"above {fmt_ratio(self.factor)} for {self._above} batches",
+                    f"above {fmt_ratio(above)} for {batches} batches",
                     epoch=epoch,
                     step=step,
                     metrics=metrics,
@@ -183,7 +203,8 @@ class DivergenceDetector(Detector):
                         "best_step": self.best_step,
                         "ratio": ratio,
                         "factor": self.factor,
-                        "batches_above": self._above,
+                        "above": above,
+                        "batches_above": batches,
                     },
                 )
             return None
@@ -191,6 +212,8 @@ class DivergenceDetector(Detector):
         if self._normal >= _RESOLVE_STEPS:
             self.active = False
             self._above = 0
+            self._slow_above = 0
+            self._cusum = 0.0
             return self.make_event(
                 self.title,
                 f"{self.monitor} level {fmt(level)} at step {fmt_step(step)} is back near its baseline "

@@ -269,7 +269,12 @@ class SpikeDetector(Detector):
         if n < 10:
             return 0.0, 1e-6
         center = noise[n >> 1]
-        return center, max(noise[min(n - 1, int(self.tail_quantile * n))] - center, 1e-6)
+        # the tail quantile interpolated between order statistics (numpy's "linear"): with
+        # fewer than 50 residuals, int(q * n) would always pick the largest one
+        at = self.tail_quantile * (n - 1)
+        i = int(at)
+        tail = noise[i] if i + 1 >= n else noise[i] + (at - i) * (noise[i + 1] - noise[i])
+        return center, max(tail - center, 1e-6)
 
     def _learn(self, value: float, y: float, residual: float) -> None:
         """A normal batch: into the noise, level and max baselines."""

@@ -171,6 +171,20 @@ def test_fault_from_batch_30_is_caught_without_a_long_warmup() -> None:
     assert [30] == [e.step for e in run(SpikeDetector(), values) if not e.resolved]
 
 
+def test_one_odd_batch_does_not_become_a_short_noise_windows_tail() -> None:
+    """With ~40 residuals, the 98th percentile is interpolated, not the largest residual.
+
+    One 1.8x batch at step 30 (clean: below the recent max) used to set the tail spread by
+    itself, and a 3.7x batch above the max at step 55 stayed under the threshold.
+    """
+    rng = random.Random(3)
+    values = [2.0 * math.exp(-i / 40) + 1.0 for i in range(12)]
+    values += [math.exp(rng.gauss(0, 0.05)) for _ in range(60)]
+    values[30] = 1.8
+    values[55] = 3.7
+    assert [55] == [e.step for e in run(SpikeDetector(), values) if not e.resolved]
+
+
 def test_three_x_noise_not_above_the_recent_max_is_clean() -> None:
     """Batches 3x the median but never above the max of the last 100 are mini-batch noise: no alert."""
     values = [1.0] * 400
