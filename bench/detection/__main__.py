@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from bench.detection.families import unseen_plan
+from bench.detection.fresh import fresh_plan
 from bench.detection.tasks import new_plan, plan
 
 TRACES = Path(__file__).resolve().parent / "traces"
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, default=None, help="also write the tables to this file")
     args = parser.parse_args(argv)
     specs = plan(quick=args.quick) + new_plan(quick=args.quick) + unseen_plan(quick=args.quick)
+    specs += fresh_plan(quick=args.quick)
     if not args.replay_only:
         missing = [s for s in specs if not (args.traces / f"{s.name}.json").exists()]
         if missing:

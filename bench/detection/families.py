@@ -89,17 +89,28 @@ def optimizer(name: str, lr: float, keras: Any) -> Any | None:
     return None
 
 
-def unseen_plan(quick: bool = False) -> list[RunSpec]:
+def unseen_plan(
+    quick: bool = False,
+    *,
+    tasks: tuple[str, ...] = UNSEEN_TASKS,
+    split: str = "unseen",
+    seeds: tuple[int, ...] = (0, 1, 2),
+    optimizers: tuple[tuple[str, float], ...] = OPTIMIZERS,
+    regression: tuple[str, ...] = ("resmlp",),
+    tokens: tuple[str, ...] = (),
+    clean_steps: int = 2000,
+) -> list[RunSpec]:
     """Per family and seed: a long clean run, early poisons (from batch 30), a late poison,
-    a slow LR ramp, NaN targets (regression) or inputs (classifiers), and an LR blow-up."""
+    a slow LR ramp, NaN targets (regression) or inputs (classifiers; an LR blow-up x1000
+    for ``tokens`` tasks, whose integer inputs cannot hold NaN), and an LR blow-up."""
     runs: list[RunSpec] = []
-    for i, task in enumerate(UNSEEN_TASKS):
-        for seed in (0,) if quick else (0, 1, 2):
-            rng = random.Random(f"unseen-{task}-{seed}")
-            opt, lr = OPTIMIZERS[(i + seed) % len(OPTIMIZERS)]
+    for i, task in enumerate(tasks):
+        for seed in seeds[:1] if quick else seeds:
+            rng = random.Random(f"{split}-{task}-{seed}")
+            opt, lr = optimizers[(i + seed) % len(optimizers)]
             base = RunSpec(
                 f"{task}-s{seed}-clean", task, seed, (16, 32, 48, 64)[(i + 2 * seed) % 4], opt, lr, 0, 2048,
-                1, (), "unseen", SCHEDULES[(2 * i + seed) % len(SCHEDULES)],
+                1, (), split, SCHEDULES[(2 * i + seed) % len(SCHEDULES)],
             )
 
             def spec(kind: str, total: int, faults: tuple[Fault, ...], base: RunSpec = base) -> RunSpec:
@@ -107,8 +118,8 @@ def unseen_plan(quick: bool = False) -> list[RunSpec]:
                     base, name=f"{base.task}-s{base.seed}-{kind}", total_steps=total, faults=faults
                 )
 
-            poison = "scale_targets" if task == "resmlp" else "flip_labels"
-            runs.append(spec("clean", 2000, ()))
+            poison = "scale_targets" if task in regression else "flip_labels"
+            runs.append(spec("clean", clean_steps, ()))
             t1 = rng.randrange(30, 70)
             t2 = t1 + rng.randrange(150, 300)
             early = (
@@ -122,8 +133,11 @@ def unseen_plan(quick: bool = False) -> list[RunSpec]:
             t = rng.randrange(40, 250)
             runs.append(spec("lr_ramp", t + 200, (Fault("lr_ramp", t, 1, rng.choice([1.02, 1.04, 1.06])),)))
             t = rng.randrange(30, 300)
-            kind = "nan_target" if task == "resmlp" else "nan_input"  # integer labels cannot be NaN
-            runs.append(spec(kind, t + 40, (Fault(kind, t),)))
+            kind = "nan_target" if task in regression else "nan_input"  # integer labels cannot be NaN
+            if task in tokens:  # integer tokens and labels: no NaN to inject, blow the LR up instead
+                runs.append(spec("lr_blowup1000", t + 60, (Fault("lr_blowup", t, 1, 1000.0),)))
+            else:
+                runs.append(spec(kind, t + 40, (Fault(kind, t),)))
             t = rng.randrange(30, 400)
             runs.append(spec("lr_blowup", t + 60, (Fault("lr_blowup", t, 1, rng.choice([30.0, 300.0])),)))
     return runs

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.detection import families
+from bench.detection import families, fresh
 from bench.detection.tasks import RunSpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -35,6 +35,8 @@ def make_data(spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
     """The task's training set (``spec.samples`` rows)."""
     if spec.task in families.UNSEEN_TASKS:
         return families.make_data(spec.task, spec.seed, spec.samples)
+    if spec.task in fresh.FRESH_TASKS:
+        return fresh.make_data(spec.task, spec.seed, spec.samples)
     rng = np.random.default_rng(spec.seed)
     n = spec.samples
     if spec.task in ("mlp_cls", "mlp_bin", "mlp_reg"):
@@ -97,6 +99,8 @@ def build_model(spec: RunSpec) -> Any:
     layers = keras.layers
     if spec.task in families.UNSEEN_TASKS:
         model, loss = families.build(spec.task, keras)
+    elif spec.task in fresh.FRESH_TASKS:
+        model, loss = fresh.build(spec.task, keras)
     elif spec.task == "mlp_cls":
         model = keras.Sequential([keras.Input((20,)), layers.Dense(32, activation="relu"), layers.Dense(4)])
         loss: Any = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -163,7 +167,7 @@ def build_model(spec: RunSpec) -> Any:
             [keras.Input((8, 3)), layers.GRU(8, unroll=True), layers.Dense(1, activation="sigmoid")]
         )
         loss = "binary_crossentropy"
-    optimizer = families.optimizer(spec.optimizer, spec.lr, keras) or {
+    optimizer = families.optimizer(spec.optimizer, spec.lr, keras) or fresh.optimizer(spec.optimizer, spec.lr, keras) or {
         "adam": keras.optimizers.Adam,
         "sgd": keras.optimizers.SGD,
         "rmsprop": keras.optimizers.RMSprop,
@@ -188,6 +192,8 @@ def make_stream(spec: RunSpec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray
         hi = (fault.step + fault.n_batches) * spec.batch_size
         if fault.type == "scale_targets":
             ys[lo:hi] *= fault.factor
+        elif fault.type == "scale_inputs" and xs.dtype.kind == "i":  # token ids: scrambled instead
+            xs[lo:hi] = (xs[lo:hi] * int(fault.factor) + 7) % (int(x.max()) + 1)
         elif fault.type == "scale_inputs":
             xs[lo:hi] *= fault.factor
         elif fault.type == "nan_input":
@@ -195,10 +201,10 @@ def make_stream(spec: RunSpec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray
         elif fault.type == "nan_target":
             ys[lo:hi] = np.nan
         elif fault.type == "flip_labels":
-            if spec.task in ("mlp_bin", "gru", "imbalanced"):
+            if spec.task in ("mlp_bin", "gru", "imbalanced", "multilabel", "denoise"):
                 ys[lo:hi] = 1.0 - ys[lo:hi]
             else:
-                k = families.CLASSES.get(spec.task, 4)
+                k = {**families.CLASSES, **fresh.CLASSES}.get(spec.task, 4)
                 ys[lo:hi] = (ys[lo:hi] + 1 + rng.integers(0, k - 1, size=hi - lo)) % k
     return xs, ys, steps_per_epoch
 

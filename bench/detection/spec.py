@@ -194,7 +194,7 @@ def inject(trace: Trace, seed: int) -> list[Trace]:
                 total, epoch_now = 0.0, epoch
             total += fn(step, value)
             records.append((epoch, batch, total / (batch + 1)))
-        split = "unseen_injected" if trace.spec.split == "unseen" else "injected"
+        split = f"{trace.spec.split}_injected" if trace.spec.split in ("unseen", "fresh") else "injected"
         spec = replace(trace.spec, name=f"{trace.spec.name}+{name}", faults=(fault,), split=split)
         out.append(Trace(spec, trace.steps_per_epoch, records, None))
     return out
