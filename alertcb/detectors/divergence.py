@@ -10,11 +10,12 @@ ramp). The alert fires on the first of three rules:
 - the level stays above ``factor`` (3) x the baseline for ``patience`` (5) consecutive
   batches;
 - it stays above ``factor**2`` x for 3 (a level shift);
-- a slow rise: the level has stayed above ``(1 + factor) / 2`` (2) x for ``patience``
-  batches and the summed log-excess over it (a one-sided CUSUM of ``log(ratio / 2)``)
-  reaches what ``patience`` batches at ``factor`` give (``5 * log 1.5``). A level that
-  wobbles around 3x, as a noisy loss on a slow LR ramp does, then fires after about 9
-  batches at 2.5x or 5 at 3x instead of waiting for 5 consecutive batches above 3x.
+- a slow rise: the level has stayed above ``(1 + factor) / 2`` (2) x for ``1.5 *
+  patience`` (8) batches and the summed log-excess over it (a one-sided CUSUM of
+  ``log(ratio / 2)``) reaches what ``patience`` batches at ``factor`` give
+  (``5 * log 1.5``). A level that wobbles around 3x, as a noisy loss on a slow LR ramp
+  does, then fires after about 9 batches at 2.5x or 8 at 3x instead of waiting for 5
+  consecutive batches above 3x.
 
 So a loss whose level triples is reported within 20 batches of tripling.
 """
@@ -109,6 +110,7 @@ class DivergenceDetector(Detector):
         self.title = f"{monitor} {TITLE_SUFFIX}"
         self._slow = 1.0 + (self.factor - 1.0) / 2  # 2x for the default factor 3
         self._slow_evidence = self.patience * math.log(self.factor / self._slow)
+        self._slow_run = math.ceil(1.5 * self.patience)  # 8 batches above 2x for the default 5
         self._settled = min(self.baseline_window, MIN_BASELINE)
         self.reset()
 
@@ -148,20 +150,37 @@ class DivergenceDetector(Detector):
         """
         if not isfinite(value):
             return None
-        self._level.push(value)
+        # the two rolling medians inlined (this runs on the training thread every batch)
+        short = self._level
+        recent, ordered = short.recent, short.ordered
+        recent.append(value)
+        insort(ordered, value)
+        n = len(recent)
+        if n > short.size:
+            del ordered[bisect_left(ordered, recent.popleft())]
+            n -= 1
         self._seen += batches
-        if len(self._level.recent) < self.window:
+        if n < self.window:
             return None
-        level = _median(self._level.ordered)
+        mid = n >> 1
+        level = ordered[mid] if n & 1 else 0.5 * (ordered[mid - 1] + ordered[mid])
         floor = self._floor
         if floor is None:
             floor = self._floor = abs(level) * self.floor_fraction
         if not self.active:
-            self._long.push(value)
-            long_level = _median(self._long.ordered)
-            settled = len(self._long.recent) >= self._settled
-            if settled and (self.best is None or long_level < self.best):
-                self.best, self.best_step = long_level, step
+            long = self._long
+            recent, ordered = long.recent, long.ordered
+            recent.append(value)
+            insort(ordered, value)
+            n = len(recent)
+            if n > long.size:
+                del ordered[bisect_left(ordered, recent.popleft())]
+                n -= 1
+            if n >= self._settled:
+                mid = n >> 1
+                long_level = ordered[mid] if n & 1 else 0.5 * (ordered[mid - 1] + ordered[mid])
+                if self.best is None or long_level < self.best:
+                    self.best, self.best_step = long_level, step
         best = self.best if self.best is not None else level
         denominator = best + floor
         if denominator > 0:
@@ -174,13 +193,18 @@ class DivergenceDetector(Detector):
         else:
             self._above = 0
             self._far_above = 0
-        self._slow_above = self._slow_above + 1 if ratio > self._slow else 0
-        self._cusum = max(0.0, self._cusum + math.log(max(ratio, 1e-12) / self._slow))
+        if ratio > self._slow:
+            self._slow_above += 1
+            self._cusum += math.log(ratio / self._slow)
+        else:
+            self._slow_above = 0
+            if self._cusum > 0.0:
+                self._cusum = max(0.0, self._cusum + math.log(max(ratio, 1e-12) / self._slow))
         if self._seen <= self.warmup_steps:
             return None
         metrics = metrics if metrics is not None else {self.monitor: value}
         if not self.active:
-            slow = self._slow_above >= self.patience and self._cusum >= self._slow_evidence
+            slow = self._slow_above >= self._slow_run and self._cusum >= self._slow_evidence
             if self._above >= self.patience or self._far_above >= 3 or slow:
                 above, batches = (self.factor, self._above) if self._above >= min(self.patience, 3) else (self._slow, self._slow_above)
                 self.active = True

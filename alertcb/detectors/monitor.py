@@ -258,7 +258,8 @@ class Monitor(WatchdogHooks, PolicyHooks):
                     decoded = chunk is not None
                 tracker = self.tracker
                 if tracker is not None and decoded:
-                    tracker.batch_end_held(step, loss, tracker._mono())
+                    mono = tracker._mono
+                    tracker.batch_end_held(step, loss, now if hang is not None and mono is hang._clock else mono())
                 if loss is not None:
                     spike, divergence = self.spike, self.divergence
                     if spike is not None:
@@ -281,7 +282,7 @@ class Monitor(WatchdogHooks, PolicyHooks):
                         self.weights.ran(0.0)
         except Exception as exc:  # noqa: BLE001 - monitoring never breaks the training loop
             capture_internal_error("Monitor.batch_end", exc)
-        return self._finish(events)
+        return self._finish(events) if events else []
 
     def epoch_end(
         self,
