@@ -2,10 +2,13 @@
 
 `ValAnomalyDetector` compares each epoch's value with the run's own epoch-to-epoch
 history: the jump ``x - median(last 3)`` (in the bad direction) must exceed
-``sensitivity`` x the median absolute epoch-to-epoch change seen so far *and*
-``min_change`` x the magnitude of that median. Early epochs (large improvements) make
-the scale large, so noisy small validation sets stay quiet; a validation set whose labels
-are corrupted (``val_loss`` 0.33 → 6.2) fires at the end of that very epoch. Values are
+``sensitivity`` x the run's typical epoch-to-epoch variation *and* ``min_change`` x the
+magnitude of that median. The variation is the median absolute *second* difference
+``|(x[i] - x[i-1]) - (x[i-1] - x[i-2])|`` of the last 20 normal epochs (the median
+absolute change while fewer than 4 are known): a steady improvement of 0.3 per epoch is
+a trend, not noise, and does not hide a jump; a noisy small validation set has large
+second differences and stays quiet. A validation set whose labels are corrupted
+(``val_loss`` 0.33 → 6.2) fires at the end of that very epoch. Values are
 compared as plain differences, so negative and constant losses never raise nor alarm.
 
 `OverfittingDetector` warns when, for ``patience`` epochs in a row, the training loss
@@ -50,7 +53,8 @@ class ValAnomalyDetector(Detector):
     Args:
         monitor: an epoch metric. Defaults to ``"val_loss"``.
         mode: ``"auto"``, ``"min"`` or ``"max"`` (which direction is bad). Defaults to ``"auto"``.
-        sensitivity: jump threshold in units of the typical epoch-to-epoch change. Defaults to 6.
+        sensitivity: jump threshold in units of the typical epoch-to-epoch variation (median
+            absolute second difference). Defaults to 6.
         min_change: the jump must also be this fraction of the recent level's magnitude. Defaults to 0.5.
         min_epochs: epochs of history before the first alert. Defaults to 3.
         severity: defaults to ``"warning"``.
@@ -112,8 +116,13 @@ class ValAnomalyDetector(Detector):
                 self._changes.append(abs(value - values[-1]))
             values.append(value)
             return None
-        reference = _median(list(values)[-3:])
-        scale = _median(list(self._changes)) if self._changes else 0.0
+        history = list(values)
+        reference = _median(history[-3:])
+        if len(history) >= 4:
+            steps = [b - a for a, b in zip(history, history[1:], strict=False)]
+            scale = _median([abs(b - a) for a, b in zip(steps, steps[1:], strict=False)])
+        else:
+            scale = _median(list(self._changes)) if self._changes else 0.0
         scale = max(scale, 1e-3 * abs(reference), 1e-12)
         jump = sign * (value - reference)
         limit = max(self.sensitivity * scale, self.min_change * abs(reference))
@@ -151,7 +160,7 @@ class ValAnomalyDetector(Detector):
         message = (
             f"{self.monitor} {worse} to {fmt(value)} at epoch {human_epoch(epoch)} from around "
             f"{fmt(reference)} (median of the previous 3 epochs): a change of {fmt(abs(value - reference))}, "
-            f"{fmt(jump / scale)}x its typical epoch-to-epoch change {fmt(scale)}"
+            f"{fmt(jump / scale)}x its typical epoch-to-epoch variation {fmt(scale)}"
         )
         return self.make_event(
             self._title(),
