@@ -141,7 +141,7 @@ class DivergenceDetector(Detector):
         """Take one batch's loss (per batch, not the running mean); non-finite values are skipped.
 
         ``batches`` is how many batches ``value`` covers (``steps_per_execution``); the
-        warm-up counts batches.
+        warm-up, ``patience`` and the slow rule count batches.
         """
         if not isfinite(value):
             return None
@@ -182,19 +182,20 @@ class DivergenceDetector(Detector):
             ratio = (level + floor) / denominator
         else:  # a zero or negative baseline (log-likelihood objectives): the rise relative to its size
             ratio = 1.0 + (level - best) / max(abs(best), floor, 1e-12)
+        # counts are in batches: one value of a steps_per_execution chunk covers `batches`
         if ratio > self.factor:
-            self._above += 1
-            self._far_above = self._far_above + 1 if ratio > self.factor**2 else 0
+            self._above += batches
+            self._far_above = self._far_above + batches if ratio > self.factor**2 else 0
         else:
             self._above = 0
             self._far_above = 0
         if ratio > self._slow:
-            self._slow_above += 1
-            self._cusum += math.log(ratio / self._slow)
+            self._slow_above += batches
+            self._cusum += batches * math.log(ratio / self._slow)
         else:
             self._slow_above = 0
             if self._cusum > 0.0:
-                self._cusum = max(0.0, self._cusum + math.log(max(ratio, 1e-12) / self._slow))
+                self._cusum = max(0.0, self._cusum + batches * math.log(max(ratio, 1e-12) / self._slow))
         if self._seen <= self.warmup_steps:
             return None
         metrics = metrics if metrics is not None else {self.monitor: value}

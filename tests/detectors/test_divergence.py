@@ -110,6 +110,26 @@ def test_noisy_slow_ramp_alerts_within_20_batches_of_tripling() -> None:
     assert len(late) <= 1, late
 
 
+def test_patience_counts_batches_with_steps_per_execution() -> None:
+    """With steps_per_execution=4 each value is a 4-batch chunk mean: patience counts batches, not values.
+
+    Counting values, 5 chunks above 3x meant 20 batches, and the alert came 16-20 batches
+    after the level tripled on these seeds; counting batches, within 8.
+    """
+    for seed in range(10):
+        rng = random.Random(seed)
+        values = [math.exp(-i / 600) * math.exp(rng.gauss(0, 0.15)) for i in range(400)]
+        values += [values[-1] * 1.03**k * math.exp(rng.gauss(0, 0.15)) for k in range(1, 200)]
+        chunks = [(i + 3, sum(values[i : i + 4]) / 4) for i in range(0, len(values) - 3, 4)]
+        base = sorted([v for s, v in chunks if s < 400][-5:])[2]
+        tripled = next(
+            s for j, (s, _) in enumerate(chunks) if s >= 400 and sorted(v for _, v in chunks[j - 4 : j + 1])[2] >= 3 * base
+        )
+        detector = DivergenceDetector()
+        fired = [s for s, v in chunks if (e := detector.update(s, v, batches=4)) is not None and not e.resolved]
+        assert fired and 400 <= fired[0] <= tripled + 8, (seed, tripled, fired)
+
+
 def test_short_burst_over_3x_in_noise_is_quiet() -> None:
     """Four noisy batches whose median of 5 sits at 3.5x, then back: neither rule fires."""
     values = [1.0, 0.5, 1.5, 0.8, 1.2] * 40 + [3.5] * 4 + [1.0, 0.5, 1.5, 0.8, 1.2] * 20
