@@ -1,4 +1,4 @@
-"""What every detector shares: its `RunInfo`, event construction and number formatting.
+"""What every detector shares: its `RunInfo`, event construction, number formatting and sliding windows.
 
 Detectors are plain Python: they take floats and return `Event` objects (or None).
 They never emit, never log on the hot path, and never import a framework.
@@ -7,6 +7,8 @@ They never emit, never log on the hot path, and never import a framework.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -14,6 +16,20 @@ from alertcb.errors import ConfigError
 from alertcb.events import FIRING, Event, RunInfo, Severity
 from alertcb.filters import fmt_int, fmt_number
 from alertcb.validate import check_severity
+
+
+def slide(recent: deque[float], ordered: list[float], value: float, size: int) -> int:
+    """Append to a sliding window kept both in arrival order and sorted (O(log n) + memmove).
+
+    Returns the window's length after the push (at most ``size``).
+    """
+    recent.append(value)
+    insort(ordered, value)
+    n = len(recent)
+    if n > size:
+        del ordered[bisect_left(ordered, recent.popleft())]
+        n -= 1
+    return n
 
 
 def fmt(value: float | None) -> str:

@@ -22,14 +22,13 @@ So a loss whose level triples is reported within 20 batches of tripling.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Mapping
 from math import isfinite
 from typing import Any
 
 import alertcb.detectors.defaults as D
-from alertcb.detectors.base import Detector, fmt, fmt_ratio, fmt_step
+from alertcb.detectors.base import Detector, fmt, fmt_ratio, fmt_step, slide
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
 from alertcb.validate import check_number
 
@@ -45,7 +44,7 @@ def _median(ordered: list[float]) -> float:
 
 
 class _RollingMedian:
-    """A sliding window in arrival order and sorted (`DivergenceDetector.update` pushes inline)."""
+    """A sliding window in arrival order and sorted (pushed with `alertcb.detectors.base.slide`)."""
 
     __slots__ = ("recent", "ordered", "size")
 
@@ -145,35 +144,18 @@ class DivergenceDetector(Detector):
         """
         if not isfinite(value):
             return None
-        # the two rolling medians inlined (this runs on the training thread every batch)
         short = self._level
-        recent, ordered = short.recent, short.ordered
-        recent.append(value)
-        insort(ordered, value)
-        n = len(recent)
-        if n > short.size:
-            del ordered[bisect_left(ordered, recent.popleft())]
-            n -= 1
         self._seen += batches
-        if n < self.window:
+        if slide(short.recent, short.ordered, value, short.size) < self.window:
             return None
-        mid = n >> 1
-        level = ordered[mid] if n & 1 else 0.5 * (ordered[mid - 1] + ordered[mid])
+        level = _median(short.ordered)
         floor = self._floor
         if floor is None:
             floor = self._floor = abs(level) * self.floor_fraction
         if not self.active:
             long = self._long
-            recent, ordered = long.recent, long.ordered
-            recent.append(value)
-            insort(ordered, value)
-            n = len(recent)
-            if n > long.size:
-                del ordered[bisect_left(ordered, recent.popleft())]
-                n -= 1
-            if n >= self._settled:
-                mid = n >> 1
-                long_level = ordered[mid] if n & 1 else 0.5 * (ordered[mid - 1] + ordered[mid])
+            if slide(long.recent, long.ordered, value, long.size) >= self._settled:
+                long_level = _median(long.ordered)
                 if self.best is None or long_level < self.best:
                     self.best, self.best_step = long_level, step
         best = self.best if self.best is not None else level

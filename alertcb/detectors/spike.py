@@ -23,14 +23,13 @@ for ``max_window`` batches becomes the new level (the divergence detector report
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Mapping
 from math import isfinite, log
 from typing import Any
 
 import alertcb.detectors.defaults as D
-from alertcb.detectors.base import Detector, fmt, fmt_ratio, fmt_step
+from alertcb.detectors.base import Detector, fmt, fmt_ratio, fmt_step, slide
 from alertcb.errors import ConfigError
 from alertcb.events import RESOLVED, Event, RunInfo, Severity
 from alertcb.validate import check_number
@@ -41,14 +40,6 @@ DEFAULT_WINDOW = D.SPIKE_WINDOW
 DEFAULT_MIN_RATIO = D.SPIKE_MIN_RATIO
 #: Below this many residuals the noise window's tail quantile is its largest value or two.
 _SHORT_NOISE = 100
-
-
-def _push(recent: deque[float], ordered: list[float], value: float, size: int) -> None:
-    """Append to a sliding window kept both in arrival order and sorted (O(log n) + memmove)."""
-    recent.append(value)
-    insort(ordered, value)
-    if len(recent) > size:
-        del ordered[bisect_left(ordered, recent.popleft())]
 
 
 class SpikeDetector(Detector):
@@ -189,7 +180,7 @@ class SpikeDetector(Detector):
                 return None
             self._floor = sorted(abs(v) for v in self._warm)[len(self._warm) // 2] * self.floor_fraction
             for v in self._warm:
-                _push(self._level_recent, self._level_sorted, self._transform(v), self.level_window)
+                slide(self._level_recent, self._level_sorted, self._transform(v), self.level_window)
             self._warm = []
             return None
         shifted = value + floor
@@ -222,7 +213,7 @@ class SpikeDetector(Detector):
             if jump and not above_max and n < _SHORT_NOISE:
                 # clean by the spec (not above the recent max), but kept out of a short noise
                 # window, whose tail quantile would otherwise be this one batch
-                _push(self._level_recent, self._level_sorted, y, self.level_window)
+                slide(self._level_recent, self._level_sorted, y, self.level_window)
                 self._max_recent.append(value)
                 return None
             self._learn(value, y, residual)
@@ -280,7 +271,7 @@ class SpikeDetector(Detector):
         """A normal batch: into the noise, level and max baselines."""
         self._noise_recent.append(residual)
         self._noise_cache = None
-        _push(self._level_recent, self._level_sorted, y, self.level_window)
+        slide(self._level_recent, self._level_sorted, y, self.level_window)
         self._max_recent.append(value)
 
     def _update_active(
@@ -316,7 +307,7 @@ class SpikeDetector(Detector):
             self._noise_recent.clear()
             self._noise_cache = []
             self._max_recent.clear()
-            _push(self._level_recent, self._level_sorted, y, self.level_window)
+            slide(self._level_recent, self._level_sorted, y, self.level_window)
             self._max_recent.append(value)
             self.seen = 0
         else:
