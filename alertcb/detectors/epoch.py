@@ -90,7 +90,6 @@ class ValAnomalyDetector(Detector):
     def reset(self) -> None:
         """A new fit."""
         self._values: deque[float] = deque(maxlen=_HISTORY)
-        self._changes: deque[float] = deque(maxlen=_HISTORY)
         self._open_since: int | None = None
         self._open_epochs = 0
 
@@ -112,17 +111,15 @@ class ValAnomalyDetector(Detector):
         sign = 1.0 if self.direction == "min" else -1.0
         values = self._values
         if len(values) < self.min_epochs:
-            if values:
-                self._changes.append(abs(value - values[-1]))
             values.append(value)
             return None
         history = list(values)
         reference = _median(history[-3:])
-        if len(history) >= 4:
-            steps = [b - a for a, b in zip(history, history[1:], strict=False)]
+        steps = [b - a for a, b in zip(history, history[1:], strict=False)]
+        if len(steps) >= 3:
             scale = _median([abs(b - a) for a, b in zip(steps, steps[1:], strict=False)])
         else:
-            scale = _median(list(self._changes)) if self._changes else 0.0
+            scale = _median([abs(d) for d in steps]) if steps else 0.0
         scale = max(scale, 1e-3 * abs(reference), 1e-12)
         jump = sign * (value - reference)
         limit = max(self.sensitivity * scale, self.min_change * abs(reference))
@@ -151,7 +148,6 @@ class ValAnomalyDetector(Detector):
                 details={"value": value, "baseline": reference, "since_epoch": since},
             )
         if not anomalous:
-            self._changes.append(abs(value - values[-1]))
             values.append(value)
             return None
         self._open_since = epoch
